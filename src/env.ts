@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
+const int = (min: number) => z.coerce.number().int().min(min);
+
+/**
+ * Every environment variable dbbridge reads, in one place. Only `main.ts` files and `scripts/` call
+ * `readEnv()`; library code takes options objects.
+ */
+export const Env = z.object({
+  /** Kafka brokers, comma separated. When set, the local stack does not start its own broker. */
+  KAFKA_BOOTSTRAP_SERVERS: z.string().min(1).optional(),
+  /** PostgreSQL connection string of the adapter. When set, the local stack does not start its own server. */
+  DATABASE_URL: z.string().min(1).optional(),
+  /** Topic environment prefix: `{env}.omninode-bridge.database.*`. */
+  DBBRIDGE_ENV: z.string().min(1).default('dev'),
+  /** Adapter: maximum pooled PostgreSQL connections (seed: 10-50). */
+  DBBRIDGE_POOL_MAX: int(1).default(20),
+  /** Adapter: how many requests run at once (defaults to the pool size). */
+  DBBRIDGE_MAX_IN_FLIGHT: int(1).optional(),
+  /** Adapter: allow DDL and other schema-changing statements in EXECUTE requests. */
+  DBBRIDGE_ALLOW_DDL: flag.default(false),
+  /** Adapter: consumer group shared by all adapter processes. */
+  DBBRIDGE_ADAPTER_GROUP: z.string().min(1).default('dbbridge-adapter'),
+  /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */
+  DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
+  /** Log level: debug, info, warn, error, silent. */
+  DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */
+  DBBRIDGE_STATE_DIR: z.string().min(1).default('.dbbridge'),
+  /** Ports of the local stack (loopback only). */
+  DBBRIDGE_KAFKA_PORT: int(1).default(39092),
+  DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1).default(39093),
+  DBBRIDGE_PG_PORT: int(1).default(35432),
+  /** Kafka version the local stack fetches from Maven Central. */
+  DBBRIDGE_KAFKA_VERSION: z.string().default('4.1.1'),
+});
+export type Env = z.infer<typeof Env>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = Env.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid environment: ${problems}`);
+  }
+  return parsed.data;
+}
+
+/** Entry points call this first: dbbridge needs Node 22 or newer. */
+export function assertNodeVersion(version: string = process.versions.node): void {
+  const major = Number(version.split('.')[0]);
+  if (!(major >= 22)) {
+    throw new Error(
+      `dbbridge needs Node.js 22 or newer (this is ${version}). Run it through npm scripts, which use the Node 24 from devDependencies, or node_modules/.bin/node.`,
+    );
+  }
+}

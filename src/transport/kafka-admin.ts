@@ -1,0 +1,37 @@
+import type { Admin } from 'kafkajs';
+import type { TopicNames } from '../events/topics.js';
+
+export interface TopicLayout {
+  /** Partitions of the request topic: the unit of parallelism between adapter processes. Default 12. */
+  readonly requestPartitions?: number;
+  /** Partitions of each reply topic: each client reads one of them. Default 24. */
+  readonly replyPartitions?: number;
+  readonly replicationFactor?: number;
+}
+
+/**
+ * Creates the three topics if they are missing and waits until the broker reports their leaders.
+ * Existing topics are left as they are (their partition count is not changed).
+ */
+export async function ensureTopics(admin: Admin, topics: TopicNames, layout: TopicLayout = {}): Promise<void> {
+  const requestPartitions = layout.requestPartitions ?? 12;
+  const replyPartitions = layout.replyPartitions ?? 24;
+  const replicationFactor = layout.replicationFactor ?? 1;
+  const existing = new Set(await admin.listTopics());
+  const wanted = [
+    { topic: topics.requested, numPartitions: requestPartitions },
+    { topic: topics.completed, numPartitions: replyPartitions },
+    { topic: topics.failed, numPartitions: replyPartitions },
+  ].filter((t) => !existing.has(t.topic));
+  if (wanted.length === 0) return;
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: wanted.map((t) => ({ ...t, replicationFactor })),
+    });
+  } catch (error) {
+    // Another process may have created them between listTopics and createTopics.
+    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+  }
+  await admin.fetchTopicMetadata({ topics: [topics.requested, topics.completed, topics.failed] });
+}
