@@ -1,0 +1,82 @@
+import type { BreakerState } from './events/error-codes.js';
+
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the breaker. Default 5. */
+  readonly failureThreshold?: number;
+  /** Time the breaker stays open before it lets one probe through, ms. Default 60000 (the seed's figure). */
+  readonly resetTimeoutMs?: number;
+  /** Clock, injectable for tests. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Called on every state change. */
+  readonly onStateChange?: (state: BreakerState) => void;
+}
+
+/**
+ * CLOSED -> (threshold consecutive failures) -> OPEN -> (reset timeout) -> HALF_OPEN: one probe at a
+ * time; its success closes the breaker, its failure opens it again for another reset timeout.
+ */
+export class CircuitBreaker {
+  readonly #threshold: number;
+  readonly #resetTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #onStateChange: ((state: BreakerState) => void) | undefined;
+  #state: BreakerState = 'CLOSED';
+  #failures = 0;
+  #openedAt = 0;
+  #probeInFlight = false;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    this.#threshold = options.failureThreshold ?? 5;
+    this.#resetTimeoutMs = options.resetTimeoutMs ?? 60_000;
+    this.#now = options.now ?? Date.now;
+    this.#onStateChange = options.onStateChange;
+    if (!(this.#threshold >= 1)) throw new RangeError('failureThreshold must be at least 1');
+  }
+
+  /** The state as a caller would see it now (an expired OPEN reads as HALF_OPEN). */
+  get state(): BreakerState {
+    if (this.#state === 'OPEN' && this.#now() - this.#openedAt >= this.#resetTimeoutMs) return 'HALF_OPEN';
+    return this.#state;
+  }
+
+  /** Milliseconds until an open breaker admits a probe (0 when it admits requests now). */
+  get retryAfterMs(): number {
+    if (this.#state !== 'OPEN') return 0;
+    return Math.max(0, this.#openedAt + this.#resetTimeoutMs - this.#now());
+  }
+
+  /**
+   * Asks to run one call. Returns false when the breaker refuses it. A true answer must be followed
+   * by exactly one `success()` (the resource answered, even with an error of the caller's) or
+   * `failure()` (it could not be reached).
+   */
+  tryAcquire(): boolean {
+    const state = this.state;
+    if (state === 'CLOSED') return true;
+    if (state === 'OPEN' || this.#probeInFlight) return false;
+    this.#transition('HALF_OPEN');
+    this.#probeInFlight = true;
+    return true;
+  }
+
+  success(): void {
+    this.#failures = 0;
+    this.#probeInFlight = false;
+    if (this.#state !== 'CLOSED') this.#transition('CLOSED');
+  }
+
+  failure(): void {
+    this.#probeInFlight = false;
+    this.#failures++;
+    if (this.#state === 'HALF_OPEN' || this.#failures >= this.#threshold) {
+      this.#openedAt = this.#now();
+      this.#transition('OPEN');
+    }
+  }
+
+  #transition(state: BreakerState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#onStateChange?.(state);
+  }
+}

@@ -1,0 +1,345 @@
+import { CircuitBreaker } from '../circuit-breaker.js';
+import { clientEnvDefaults } from '../env.js';
+import { DatabaseError, DbBridgeError, TimeoutError, TransportError } from '../errors.js';
+import { requestEnvelope } from '../events/envelope.js';
+import { isSaneId, newId } from '../events/ids.js';
+import type { ColumnInfo, ReplyEnvelope } from '../events/reply.js';
+import type { RequestPayload } from '../events/request.js';
+import { topicNames } from '../events/topics.js';
+import { decodeTextRows, encodeParams, pgTypeParser } from '../events/values.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { KafkaTransport } from '../transport/kafka-transport.js';
+import { RequestReply } from '../transport/request-reply.js';
+import type { Transport } from '../transport/types.js';
+import { type DatabaseEventClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { backoffDelay, realSleep } from './retry.js';
+
+export type Row = Record<string, unknown>;
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Reply timeout for this call, ms; also the adapter's statement timeout. Default: `requestTimeoutMs`. */
+  timeoutMs?: number;
+  /** Cap on returned rows (the adapter's default is 1000). */
+  maxRows?: number;
+  /** Correlation id to use (kept only if sane); default: a new UUID. */
+  correlationId?: string;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Column(s) to return, or `'*'`. INSERT default: the primary key; UPDATE/DELETE default: none. */
+  returning?: string | readonly string[] | null;
+}
+
+/** Everything a reply says about a successful request. */
+export interface QueryResult<R = Row> {
+  readonly rows: R[];
+  /** Rows returned (SELECT) or affected (INSERT/UPDATE/DELETE/MERGE). */
+  readonly rowCount: number;
+  /** PostgreSQL's command tag word. */
+  readonly command: string;
+  readonly fields: readonly ColumnInfo[];
+  /** Rows were cut at `maxRows`. */
+  readonly truncated: boolean;
+  readonly executionTimeMs: number;
+  readonly correlationId: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'EXECUTE', 'UPSERT']);
+
+/**
+ * The seed's DatabaseEventClient: PostgreSQL through Kafka request/reply, with no database
+ * connection or credentials in the caller. Start it, call it, stop it (or `await using`).
+ */
+export class DatabaseEventClient implements AsyncDisposable {
+  readonly #options: ResolvedOptions;
+  readonly #logger: Logger;
+  readonly #transport: Transport;
+  readonly #ownsTransport: boolean;
+  readonly #rr: RequestReply;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #clientId = `dbbridge-client-${newId().slice(0, 8)}`;
+  #started: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: DatabaseEventClientOptions = {}) {
+    this.#options = resolveOptions(options, clientEnvDefaults());
+    this.#logger = this.#options.logger ?? silentLogger;
+    this.#ownsTransport = this.#options.transport === undefined;
+    this.#transport =
+      this.#options.transport ??
+      new KafkaTransport({
+        brokers: (this.#options.bootstrapServers as string).split(',').map((s) => s.trim()),
+        clientId: this.#clientId,
+        logger: this.#logger,
+      });
+    this.#rr = new RequestReply({
+      transport: this.#transport,
+      topics: topicNames(this.#options.topicEnv),
+      logger: this.#logger,
+      ...(this.#options.replyPartition === undefined ? {} : { replyPartition: this.#options.replyPartition }),
+    });
+    this.#breaker = this.#options.enableCircuitBreaker
+      ? new CircuitBreaker({
+          ...this.#options.circuitBreaker,
+          ...(this.#options.now ? { now: this.#options.now } : {}),
+          onStateChange: (state) => this.#logger.warn('client circuit breaker', { state }),
+        })
+      : undefined;
+    this.#sleep = this.#options.sleep ?? realSleep;
+  }
+
+  /** The partition of the reply topics this client reads (after `start()`). */
+  get replyPartition(): number | undefined {
+    return this.#rr.replyPartition;
+  }
+
+  /** Replies this client read but did not wait for (other clients' or late ones). */
+  get unmatchedReplies(): number {
+    return this.#rr.unmatched;
+  }
+
+  /** Client circuit breaker state, or undefined when disabled. */
+  get circuitBreakerState() {
+    return this.#breaker?.state;
+  }
+
+  /**
+   * Connects to Kafka and positions the reply reader. Resolves only when no reply to a request sent
+   * afterwards can be missed. Fails with a TransportError when the brokers cannot be reached.
+   */
+  start(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client was stopped; create a new one'));
+    this.#started ??= this.#rr.start().catch(async (error) => {
+      this.#started = undefined;
+      await this.#rr.stop().catch(() => {});
+      if (this.#ownsTransport) await this.#transport.close().catch(() => {});
+      throw error instanceof DbBridgeError
+        ? error
+        : new TransportError(`Failed to start Kafka client: ${(error as Error).message}`, { cause: error });
+    });
+    return this.#started;
+  }
+
+  /** Rejects pending requests with CLIENT_STOPPED and closes Kafka connections. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#rr.stop();
+    if (this.#ownsTransport) await this.#transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** SELECT: rows as objects, values as `pg` would return them. */
+  async query<R = Row>(sql: string, params?: readonly unknown[], options?: CallOptions | number): Promise<R[]> {
+    return (await this.request<R>({ operation_type: 'SELECT', sql, params: encodeParams(params) }, callOptions(options))).rows;
+  }
+
+  /** INSERT one row; returns the `returning` columns (default: the primary key), or null. */
+  async insert<R = Row>(table: string, data: Readonly<Record<string, unknown>>, options: WriteOptions = {}): Promise<R | null> {
+    const payload: RequestPayload = { operation_type: 'INSERT', table, data: encodeRecord(data) };
+    if (options.returning !== undefined) payload.returning = options.returning === null ? null : [options.returning].flat();
+    return (await this.request<R>(payload, options)).rows[0] ?? null;
+  }
+
+  /** UPDATE rows matching `where` (AND-combined; operators `$lt` etc.); returns the first returned row, or null. */
+  async update<R = Row>(
+    table: string,
+    data: Readonly<Record<string, unknown>>,
+    where: Readonly<Record<string, unknown>>,
+    options: WriteOptions = {},
+  ): Promise<R | null> {
+    const payload: RequestPayload = { operation_type: 'UPDATE', table, data: encodeRecord(data), where: encodeWhere(where) };
+    if (options.returning !== undefined) payload.returning = options.returning === null ? null : [options.returning].flat();
+    return (await this.request<R>(payload, options)).rows[0] ?? null;
+  }
+
+  /** DELETE rows matching `where`; returns how many were deleted. */
+  async delete(table: string, where: Readonly<Record<string, unknown>>, options: CallOptions | number = {}): Promise<number> {
+    return (await this.request({ operation_type: 'DELETE', table, where: encodeWhere(where) }, callOptions(options))).rowCount;
+  }
+
+  /** Runs one DML statement; returns rows affected. */
+  async execute(sql: string, params?: readonly unknown[], options?: CallOptions | number): Promise<number> {
+    return (await this.request({ operation_type: 'EXECUTE', sql, params: encodeParams(params) }, callOptions(options))).rowCount;
+  }
+
+  /**
+   * True when the broker answers and the reply reader holds its partition. With `roundTrip`, also
+   * runs `SELECT 1` through an adapter. Never throws.
+   */
+  async healthCheck(options: { roundTrip?: boolean; timeoutMs?: number } = {}): Promise<boolean> {
+    if (!this.#started || this.#stopped) return false;
+    try {
+      await this.#started;
+      await this.#transport.ping();
+      if (!this.#rr.assigned) return false;
+      if (options.roundTrip) {
+        const rows = await this.query<{ ok: number }>('SELECT 1 AS ok', [], { timeoutMs: options.timeoutMs ?? 5000 });
+        return rows[0]?.ok === 1;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sends any request payload (either dialect) and returns the whole result. Applies the circuit
+   * breaker and retries; rows are decoded exactly as `pg` would decode them.
+   */
+  async request<R = Row>(payload: RequestPayload, options: CallOptions = {}): Promise<QueryResult<R>> {
+    await this.#requireStarted();
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
+    const correlationId = isSaneId(options.correlationId) ? options.correlationId : newId();
+    const isWrite = WRITE_OPERATIONS.has(payload.operation_type);
+    const wire: RequestPayload = {
+      ...payload,
+      options: {
+        ...payload.options,
+        timeout_ms: timeoutMs,
+        row_format: 'pg_text',
+        ...(options.maxRows === undefined ? {} : { max_rows: options.maxRows }),
+      },
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#attempt<R>(wire, correlationId, timeoutMs);
+      } catch (error) {
+        if (attempt >= this.#options.maxRetries || !this.#retryable(error, isWrite)) throw error;
+        const delay = backoffDelay(attempt, this.#options.retry);
+        this.#logger.warn('retrying request', { correlationId, attempt: attempt + 1, delayMs: delay, code: (error as DbBridgeError).code });
+        await this.#sleep(delay);
+      }
+    }
+  }
+
+  async #requireStarted(): Promise<void> {
+    if (this.#stopped) throw new DbBridgeError('CLIENT_STOPPED', 'client was stopped');
+    if (!this.#started) throw new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first');
+    await this.#started;
+  }
+
+  async #attempt<R>(payload: RequestPayload, correlationId: string, timeoutMs: number): Promise<QueryResult<R>> {
+    const breaker = this.#breaker;
+    if (breaker && !breaker.tryAcquire()) {
+      throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', { correlationId, executed: false });
+    }
+    const replyPartition = this.#rr.replyPartition;
+    const envelope = requestEnvelope(payload, {
+      correlationId,
+      service: this.#options.service,
+      deadline: new Date(Date.now() + timeoutMs),
+      clientId: this.#clientId,
+      ...(replyPartition === undefined ? {} : { replyPartition }),
+    });
+    let reply: ReplyEnvelope;
+    try {
+      reply = await this.#rr.request(envelope, timeoutMs);
+    } catch (error) {
+      if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
+      else breaker?.success();
+      throw error;
+    }
+    if (reply.event_type === 'DATABASE_QUERY_FAILED') {
+      const p = reply.payload;
+      const infrastructure = p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
+      if (infrastructure) breaker?.failure();
+      else breaker?.success();
+      throw new DatabaseError(
+        p.error_code,
+        p.error_message,
+        {
+          ...pick(p, ['sqlstate', 'detail', 'hint', 'position', 'constraint', 'table', 'column', 'executed']),
+          errorType: p.error_type,
+          correlationId,
+        },
+        { retryable: p.retryable ?? infrastructure },
+      );
+    }
+    breaker?.success();
+    const p = reply.payload;
+    const fields = p.columns ?? [];
+    const rows = (
+      p.text_rows !== undefined ? decodeTextRows(fields, p.text_rows, this.#options.typeParser ?? pgTypeParser) : p.rows
+    ) as R[];
+    return {
+      rows,
+      rowCount: p.row_count,
+      command: typeof p.metadata.command === 'string' ? p.metadata.command : p.operation_type,
+      fields,
+      truncated: p.metadata.truncated === true,
+      executionTimeMs: p.execution_time_ms,
+      correlationId,
+      metadata: p.metadata,
+    };
+  }
+
+  /** Transient failures are retried; writes only when the statement provably did not run. */
+  #retryable(error: unknown, isWrite: boolean): boolean {
+    if (error instanceof DatabaseError) {
+      if (error.code === 'CIRCUIT_BREAKER_OPEN' && error.errorType === undefined) return false; // our own breaker
+      return error.retryable && (!isWrite || error.executed === false);
+    }
+    if (error instanceof TimeoutError) return !isWrite && this.#options.retryOnTimeout;
+    if (error instanceof TransportError) return !isWrite && error.retryable;
+    return false;
+  }
+}
+
+function callOptions(options: CallOptions | number | undefined): CallOptions {
+  return typeof options === 'number' ? { timeoutMs: options } : (options ?? {});
+}
+
+/**
+ * Values of `data` and `where` keep their JSON shape (the adapter knows each column's type from the
+ * catalog: objects become JSON text for json/jsonb, arrays become PostgreSQL arrays); Date, bigint and
+ * Buffer are encoded as `pg` would send them.
+ */
+function encodeValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(encodeValue);
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = encodeValue(v);
+    return out;
+  }
+  return encodeParams([value])[0];
+}
+
+function encodeRecord(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return encodeValue(data) as Record<string, unknown>;
+}
+
+const encodeWhere = encodeRecord;
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+/** Starts a client and returns it, for `await using db = await openDatabaseEventClient()` (the seed's context manager). */
+export async function openDatabaseEventClient(options: DatabaseEventClientOptions = {}): Promise<DatabaseEventClient> {
+  const client = new DatabaseEventClient(options);
+  await client.start();
+  return client;
+}
+
+/** Runs `fn` with a started client and always stops it afterwards. */
+export async function withDatabaseEventClient<T>(
+  options: DatabaseEventClientOptions,
+  fn: (client: DatabaseEventClient) => Promise<T>,
+): Promise<T> {
+  const client = new DatabaseEventClient(options);
+  try {
+    await client.start();
+    return await fn(client);
+  } finally {
+    await client.stop();
+  }
+}

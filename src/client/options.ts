@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { ConfigurationError } from '../errors.js';
+import type { TypeParserLookup } from '../events/values.js';
+import type { Logger } from '../logger.js';
+import type { Transport } from '../transport/types.js';
+
+/** Options of `DatabaseEventClient`: the seed's constructor parameters in camelCase, plus a few. */
+export interface DatabaseEventClientOptions {
+  /** Kafka brokers, comma separated. Default: `KAFKA_BOOTSTRAP_SERVERS`. Required one way or the other. */
+  bootstrapServers?: string;
+  /** Time to wait for a reply, ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Consumer group of this client's reply reader; must be unique per client instance. Default: generated. */
+  consumerGroupId?: string;
+  /** Client-side circuit breaker. Default true. */
+  enableCircuitBreaker?: boolean;
+  /** Retries of transient failures, with exponential backoff (1 s, 2 s, 4 s). Default 3. */
+  maxRetries?: number;
+  /** Topic environment (`{env}.omninode-bridge.database.*`). Default: `DBBRIDGE_ENV` or `dev`. */
+  topicEnv?: string;
+  /** `service` field of request events. Default `dbbridge-client`. */
+  service?: string;
+  /** Reply partition to read. Default: random among the reply topics' partitions. */
+  replyPartition?: number;
+  /** Retry timing, as kafkajs names it. Defaults: initialRetryTime 1000, factor 2 (the multiplier), maxRetryTime 30000, jitter 0.2. */
+  retry?: { initialRetryTime?: number; multiplier?: number; maxRetryTime?: number; jitter?: number };
+  /** Also retry reads that timed out. Default false: a timed-out request may still be queued. */
+  retryOnTimeout?: boolean;
+  /** Client breaker: consecutive failures to open (default 5) and open time (default 60000 ms, the seed's figure). */
+  circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number };
+  /** Type parsers used to decode rows. Default: `pg`'s (`pg-types`), so rows equal what `pg` returns. */
+  typeParser?: TypeParserLookup;
+  /** A transport to use instead of a new kafkajs one (tests, other Kafka clients). */
+  transport?: Transport;
+  logger?: Logger;
+  /** Clock and sleep, injectable for tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const OptionsSchema = z.object({
+  bootstrapServers: z.string().trim().min(1, 'bootstrap_servers must be provided').optional(),
+  requestTimeoutMs: z.number().int().positive().max(3_600_000).default(10_000),
+  consumerGroupId: z.string().min(1).optional(),
+  enableCircuitBreaker: z.boolean().default(true),
+  maxRetries: z.number().int().min(0).max(20).default(3),
+  topicEnv: z.string().min(1).default('dev'),
+  service: z.string().min(1).default('dbbridge-client'),
+  replyPartition: z.number().int().min(0).optional(),
+  retry: z
+    .object({
+      initialRetryTime: z.number().positive().default(1000),
+      multiplier: z.number().min(1).default(2),
+      maxRetryTime: z.number().positive().default(30_000),
+      jitter: z.number().min(0).max(1).default(0.2),
+    })
+    .prefault({}),
+  retryOnTimeout: z.boolean().default(false),
+  circuitBreaker: z
+    .object({
+      failureThreshold: z.number().int().min(1).default(5),
+      resetTimeoutMs: z.number().int().positive().default(60_000),
+    })
+    .prefault({}),
+});
+
+export type ResolvedOptions = z.infer<typeof OptionsSchema> &
+  Pick<DatabaseEventClientOptions, 'typeParser' | 'transport' | 'logger' | 'now' | 'sleep'>;
+
+/** Merges options over defaults and validates them; errors name the bad option. */
+export function resolveOptions(options: DatabaseEventClientOptions, env: { bootstrapServers?: string; topicEnv?: string }) {
+  const { typeParser, transport, logger, now, sleep, ...plain } = options;
+  const parsed = OptionsSchema.safeParse({
+    ...plain,
+    bootstrapServers: plain.bootstrapServers ?? env.bootstrapServers,
+    topicEnv: plain.topicEnv ?? env.topicEnv,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigurationError(`invalid option ${issue?.path.join('.') || '(options)'}: ${issue?.message}`);
+  }
+  if (parsed.data.bootstrapServers === undefined && transport === undefined) {
+    throw new ConfigurationError(
+      'bootstrap_servers must be provided: pass bootstrapServers or set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)',
+    );
+  }
+  const resolved: ResolvedOptions = { ...parsed.data, typeParser, transport, logger, now, sleep };
+  return Object.freeze(resolved);
+}

@@ -1,0 +1,107 @@
+import type { ErrorCode } from './events/error-codes.js';
+
+/** Codes of dbbridge's own errors: the seed's five plus those the client side adds. */
+export type DbBridgeErrorCode =
+  | ErrorCode
+  /** Kafka could not be reached or refused a request. */
+  | 'TRANSPORT_ERROR'
+  /** No reply arrived within the request timeout. */
+  | 'REQUEST_TIMEOUT'
+  /** The client was stopped (or not started) while the request was pending. */
+  | 'CLIENT_STOPPED'
+  /** Options or environment are invalid. */
+  | 'CONFIGURATION_ERROR';
+
+export interface DbBridgeErrorOptions {
+  readonly retryable?: boolean;
+  readonly cause?: unknown;
+}
+
+/** The one base class of dbbridge's errors: a `code` from a closed list and a `retryable` flag. */
+export class DbBridgeError extends Error {
+  readonly code: DbBridgeErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: DbBridgeErrorCode, message: string, options: DbBridgeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DbBridgeError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Kafka failed: could not connect, produce or consume. */
+export class TransportError extends DbBridgeError {
+  constructor(message: string, options: DbBridgeErrorOptions = {}) {
+    super('TRANSPORT_ERROR', message, { retryable: true, ...options });
+    this.name = 'TransportError';
+  }
+}
+
+/** No reply within the request timeout: "Request timeout after N ms", as the seed shows. */
+export class TimeoutError extends DbBridgeError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, options: DbBridgeErrorOptions = {}) {
+    super('REQUEST_TIMEOUT', `Request timeout after ${timeoutMs}ms`, options);
+    this.name = 'TimeoutError';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class ConfigurationError extends DbBridgeError {
+  constructor(message: string) {
+    super('CONFIGURATION_ERROR', message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** What a failed reply says, after node-postgres's DatabaseError fields. */
+export interface DatabaseErrorDetails {
+  readonly sqlstate?: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  readonly position?: string;
+  readonly constraint?: string;
+  readonly table?: string;
+  readonly column?: string;
+  /** The adapter's `error_type`, e.g. `PostgresError`. */
+  readonly errorType?: string;
+  readonly correlationId?: string;
+  /** False when the statement provably did not take effect. Undefined when the adapter did not say. */
+  readonly executed?: boolean;
+}
+
+/**
+ * The adapter answered with a failed reply. `message` reads `CODE: message` (the seed's
+ * troubleshooting section matches on `CIRCUIT_BREAKER_OPEN` in the text).
+ */
+export class DatabaseError extends DbBridgeError {
+  readonly sqlstate: string | undefined;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  readonly position: string | undefined;
+  readonly constraint: string | undefined;
+  readonly table: string | undefined;
+  readonly column: string | undefined;
+  readonly errorType: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly executed: boolean | undefined;
+  /** The message as PostgreSQL or the adapter wrote it, without the code prefix. */
+  readonly reason: string;
+
+  constructor(code: ErrorCode, reason: string, details: DatabaseErrorDetails = {}, options: DbBridgeErrorOptions = {}) {
+    super(code, `${code}: ${reason}`, options);
+    this.name = 'DatabaseError';
+    this.reason = reason;
+    this.sqlstate = details.sqlstate;
+    this.detail = details.detail;
+    this.hint = details.hint;
+    this.position = details.position;
+    this.constraint = details.constraint;
+    this.table = details.table;
+    this.column = details.column;
+    this.errorType = details.errorType;
+    this.correlationId = details.correlationId;
+    this.executed = details.executed;
+  }
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * Request events, exactly as the seed's "Event Schemas" section shows them, plus optional additions.
+ * Objects are `loose`: fields a newer peer adds pass through untouched.
+ */
+
+export const OPERATION_TYPES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'EXECUTE'] as const;
+/** Operation types of the older Python dialect: QUERY is SELECT; UPSERT is INSERT ... ON CONFLICT DO UPDATE. */
+export const LEGACY_OPERATION_TYPES = ['QUERY', 'UPSERT'] as const;
+export const OperationType = z.enum([...OPERATION_TYPES, ...LEGACY_OPERATION_TYPES]);
+export type OperationType = z.infer<typeof OperationType>;
+
+export const ROW_FORMATS = ['objects', 'pg_text'] as const;
+
+export const RequestOptions = z
+  .object({
+    /** Statement timeout for this request, in ms; also the adapter's deadline when `deadline` is absent. */
+    timeout_ms: z.number().int().positive().max(3_600_000).optional(),
+    /** Cap on returned rows (default 1000); `metadata.truncated` says when rows were cut. */
+    max_rows: z.number().int().positive().optional(),
+    /**
+     * Addition. `objects` (default): rows as natural JSON objects, as the seed shows. `pg_text`: rows as
+     * arrays of PostgreSQL text values plus `columns` with type OIDs, so a client can decode them
+     * exactly as `pg` would.
+     */
+    row_format: z.enum(ROW_FORMATS).optional(),
+  })
+  .loose();
+export type RequestOptions = z.infer<typeof RequestOptions>;
+
+/** A `where` value: a literal (equality), `null` (IS NULL), or an operator object such as `{"$lt": 0.5}`. */
+export const WHERE_OPERATORS = ['$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$in', '$nin', '$like', '$ilike'] as const;
+export type WhereOperator = (typeof WHERE_OPERATORS)[number];
+
+const JsonRecord = z.record(z.string(), z.unknown());
+const Returning = z.union([z.string(), z.array(z.string()), z.null()]);
+
+export const RequestPayload = z
+  .object({
+    operation_type: OperationType,
+    /** SELECT / EXECUTE: the statement with `$n` placeholders. */
+    sql: z.string().optional(),
+    /** Legacy dialect: the statement. */
+    query: z.string().optional(),
+    params: z.array(z.unknown()).optional(),
+    /** INSERT / UPDATE / DELETE / UPSERT: target table. */
+    table: z.string().optional(),
+    /** Legacy dialect: the table. */
+    entity_type: z.string().optional(),
+    data: JsonRecord.optional(),
+    where: JsonRecord.optional(),
+    /** Legacy dialect: the where-conditions. */
+    filters: JsonRecord.optional(),
+    returning: Returning.optional(),
+    /** Legacy dialect: paging of a table read (`QUERY` with `entity_type`). */
+    limit: z.number().int().nonnegative().optional(),
+    offset: z.number().int().nonnegative().optional(),
+    /** UPSERT: conflict target columns (default: the table's primary key). */
+    conflict_columns: z.array(z.string()).optional(),
+    options: RequestOptions.optional(),
+  })
+  .loose();
+export type RequestPayload = z.infer<typeof RequestPayload>;
+
+export const REQUEST_EVENT_TYPE = 'DATABASE_QUERY_REQUESTED';
+
+export const RequestEnvelope = z
+  .object({
+    event_id: z.string().min(1),
+    event_type: z.literal(REQUEST_EVENT_TYPE),
+    correlation_id: z.string().min(1),
+    timestamp: z.string(),
+    service: z.string(),
+    payload: RequestPayload,
+    /** Addition: partition of the reply topics on which the caller listens. Absent: replies are keyed by correlation id. */
+    reply_partition: z.number().int().nonnegative().optional(),
+    /** Addition: ISO time after which nobody awaits the reply; the adapter drops the request unanswered. */
+    deadline: z.iso.datetime({ offset: true }).optional(),
+    /** Addition: stable name of the calling client instance, for logs and traces. */
+    client_id: z.string().optional(),
+  })
+  .loose();
+export type RequestEnvelope = z.infer<typeof RequestEnvelope>;

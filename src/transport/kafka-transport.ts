@@ -1,0 +1,351 @@
+import {
+  type Admin,
+  AssignerProtocol,
+  type Consumer,
+  Kafka,
+  type KafkaConfig,
+  logLevel as KafkaLogLevel,
+  type LogEntry,
+  type PartitionAssigner,
+  type Producer,
+} from 'kafkajs';
+import { v4 as uuidv4 } from 'uuid';
+import { TransportError } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { BatchingPublisher } from './batching-publisher.js';
+import type {
+  GroupConsumer,
+  GroupConsumerOptions,
+  IncomingMessage,
+  Publisher,
+  PublisherOptions,
+  ReplyChannel,
+  ReplyChannelOptions,
+  Transport,
+} from './types.js';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+export interface KafkaTransportOptions {
+  /** Broker addresses, e.g. `['127.0.0.1:9092']`. */
+  readonly brokers: readonly string[];
+  /** Kafka client id. Default `dbbridge`. */
+  readonly clientId?: string;
+  readonly logger?: Logger;
+  /** TCP connect timeout, ms. Default 3000. */
+  readonly connectionTimeoutMs?: number;
+  /** Broker request timeout, ms. Default 30000. */
+  readonly requestTimeoutMs?: number;
+  /** kafkajs retry options for connections and requests. Default: 5 retries from 100 ms. */
+  readonly retry?: KafkaConfig['retry'];
+  /** Longest time a fetch waits on the broker for new messages, ms. Default 100 for reply channels, 500 for groups. */
+  readonly replyMaxWaitMs?: number;
+  readonly groupMaxWaitMs?: number;
+}
+
+const DEFAULTS = {
+  clientId: 'dbbridge',
+  connectionTimeoutMs: 3000,
+  requestTimeoutMs: 30_000,
+  replyMaxWaitMs: 100,
+  groupMaxWaitMs: 500,
+} as const;
+
+function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, ...fields } = log;
+      // kafkajs warns about bounded retries on idempotent producers; dbbridge bounds them on purpose.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return;
+      const entry = { namespace, ...fields };
+      if (level === KafkaLogLevel.ERROR) logger.error(message, entry);
+      else if (level === KafkaLogLevel.WARN) logger.warn(message, entry);
+      else if (level === KafkaLogLevel.INFO) logger.debug(message, entry);
+    };
+}
+
+/** A group member that takes exactly one partition of every subscribed topic. */
+function pinnedAssigner(partition: number): PartitionAssigner {
+  const name = 'DbbridgePinnedPartition';
+  return () => ({
+    name,
+    version: 1,
+    async assign({ members, topics }) {
+      return members.map((member, i) => ({
+        memberId: member.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: i === 0 ? Object.fromEntries(topics.map((t) => [t, [partition]])) : {},
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return { name, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+    },
+  });
+}
+
+function wrap(what: string) {
+  return (error: unknown) =>
+    error instanceof TransportError
+      ? error
+      : new TransportError(`Kafka ${what} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}
+
+/** The kafkajs implementation of the transport. */
+export class KafkaTransport implements Transport {
+  readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger'>>> & KafkaTransportOptions;
+  readonly #kafka: Kafka;
+  readonly #logger: Logger;
+  #admin: Admin | undefined;
+  readonly #producers = new Set<Producer>();
+  readonly #consumers = new Set<Consumer>();
+
+  constructor(options: KafkaTransportOptions) {
+    if (options.brokers.length === 0) throw new TransportError('bootstrap_servers must be provided', { retryable: false });
+    this.#options = Object.freeze({ ...DEFAULTS, ...options });
+    this.#logger = options.logger ?? silentLogger;
+    this.#kafka = new Kafka({
+      clientId: this.#options.clientId,
+      brokers: [...options.brokers],
+      connectionTimeout: this.#options.connectionTimeoutMs,
+      requestTimeout: this.#options.requestTimeoutMs,
+      retry: options.retry ?? { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+      logLevel: KafkaLogLevel.INFO,
+      logCreator: kafkaLogCreator(this.#logger),
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (this.#admin) return;
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+    } catch (error) {
+      await admin.disconnect().catch(() => {});
+      throw wrap('connect')(error);
+    }
+    this.#admin = admin;
+  }
+
+  #requireAdmin(): Admin {
+    if (!this.#admin) throw new TransportError('transport is not connected: call connect() first', { retryable: false });
+    return this.#admin;
+  }
+
+  publisher(options: PublisherOptions = {}): Publisher {
+    const idempotent = options.idempotent ?? true;
+    const producer = this.#kafka.producer({
+      idempotent,
+      allowAutoTopicCreation: false,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
+      ...(idempotent ? { maxInFlightRequests: 1 } : {}),
+    });
+    this.#producers.add(producer);
+    let connecting: Promise<void> | undefined;
+    const connectOnce = () => {
+      connecting ??= producer.connect().catch((error) => {
+        connecting = undefined;
+        throw error;
+      });
+      return connecting;
+    };
+    const publisher = new BatchingPublisher(producer, -1, wrap('produce'));
+    return {
+      publish: async (topic, message) => {
+        await connectOnce().catch((e) => Promise.reject(wrap('producer connect')(e)));
+        return publisher.publish(topic, message);
+      },
+      close: async () => {
+        await publisher.close();
+        this.#producers.delete(producer);
+        await producer.disconnect();
+      },
+    };
+  }
+
+  async ping(topics: readonly string[] = []): Promise<void> {
+    const admin = this.#requireAdmin();
+    try {
+      if (topics.length > 0) await admin.fetchTopicMetadata({ topics: [...topics] });
+      else await admin.describeCluster();
+    } catch (error) {
+      throw wrap('metadata request')(error);
+    }
+  }
+
+  /**
+   * A private consumer group (one member) pinned to one partition of the reply topics. Before the
+   * group starts, its committed offsets are set to the current end of each topic, so the reader
+   * starts exactly there: no old reply is read, and no reply produced after this call is missed.
+   */
+  async openReplyChannel(options: ReplyChannelOptions): Promise<ReplyChannel> {
+    const admin = this.#requireAdmin();
+    const topics = [...options.topics];
+    const groupId = `dbbridge-reply-${this.#options.clientId}-${uuidv4()}`;
+    let partition: number;
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      const counts = metadata.topics.map((t) => t.partitions.length);
+      const available = Math.min(...counts);
+      if (!(available > 0)) throw new TransportError(`reply topics ${topics.join(', ')} have no partitions`);
+      partition = options.partition ?? Math.floor(Math.random() * available);
+      if (partition >= available) {
+        throw new TransportError(`reply partition ${partition} does not exist (reply topics have ${available})`, {
+          retryable: false,
+        });
+      }
+      for (const topic of topics) {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        const high = offsets.find((o) => o.partition === partition)?.high ?? '0';
+        await admin.setOffsets({ groupId, topic, partitions: [{ partition, offset: high }] });
+      }
+    } catch (error) {
+      throw wrap('reply channel set-up')(error);
+    }
+
+    const consumer = this.#kafka.consumer({
+      groupId,
+      partitionAssigners: [pinnedAssigner(partition)],
+      maxWaitTimeInMs: this.#options.replyMaxWaitMs,
+      minBytes: 1,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      allowAutoTopicCreation: false,
+    });
+    this.#consumers.add(consumer);
+    let assigned = false;
+    const joined = new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const mine = topics.every((t) => payload.memberAssignment[t]?.includes(partition));
+        assigned = mine;
+        if (mine) resolve();
+        else reject(new TransportError(`reply partition ${partition} was not assigned to this reader`));
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        assigned = false;
+        reject(wrap('reply consumer')(payload.error));
+      });
+    });
+    consumer.on(consumer.events.STOP, () => {
+      assigned = false;
+    });
+    const close = async () => {
+      assigned = false;
+      this.#consumers.delete(consumer);
+      await consumer.disconnect().catch(() => {});
+      await admin.deleteGroups([groupId]).catch(() => {});
+    };
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: false });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) {
+            options.onMessage(toIncoming(batch.topic, batch.partition, m));
+          }
+        },
+      });
+      await joined;
+    } catch (error) {
+      await close();
+      throw wrap('reply consumer start')(error);
+    }
+    return {
+      partition,
+      get assigned() {
+        return assigned;
+      },
+      close,
+    };
+  }
+
+  async openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer> {
+    const consumer = this.#kafka.consumer({
+      groupId: options.groupId,
+      maxWaitTimeInMs: this.#options.groupMaxWaitMs,
+      minBytes: 1,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      allowAutoTopicCreation: false,
+    });
+    this.#consumers.add(consumer);
+    let running = true;
+    let owned = new Set<string>();
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const next = new Set<string>();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const p of partitions) next.add(`${topic}\u0000${p}`);
+      }
+      const revoked = [...owned].filter((k) => !next.has(k)).map(splitKey);
+      owned = next;
+      if (revoked.length > 0) options.onPartitionsRevoked?.(revoked);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [options.topic], fromBeginning: false });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
+        eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+          await options.onBatch({
+            topic: batch.topic,
+            partition: batch.partition,
+            messages: batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m)),
+            heartbeat,
+            isActive: () => running && isRunning() && !isStale(),
+          });
+        },
+      });
+    } catch (error) {
+      this.#consumers.delete(consumer);
+      await consumer.disconnect().catch(() => {});
+      throw wrap('group consumer start')(error);
+    }
+    return {
+      commit: async (offsets) => {
+        if (offsets.length === 0) return;
+        try {
+          await consumer.commitOffsets(offsets.map((o) => ({ ...o })));
+        } catch (error) {
+          throw wrap('offset commit')(error);
+        }
+      },
+      pause: () => {
+        running = false;
+        consumer.pause([{ topic: options.topic }]);
+      },
+      close: async () => {
+        running = false;
+        this.#consumers.delete(consumer);
+        await consumer.disconnect().catch(() => {});
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumers].map((c) => c.disconnect().catch(() => {})));
+    await Promise.all([...this.#producers].map((p) => p.disconnect().catch(() => {})));
+    this.#consumers.clear();
+    this.#producers.clear();
+    await this.#admin?.disconnect().catch(() => {});
+    this.#admin = undefined;
+  }
+}
+
+function splitKey(key: string): { topic: string; partition: number } {
+  const at = key.lastIndexOf('\u0000');
+  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) };
+}
+
+function toIncoming(
+  topic: string,
+  partition: number,
+  m: { offset: string; key: Buffer | null; value: Buffer | null },
+): IncomingMessage {
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value };
+}

@@ -1,0 +1,84 @@
+/**
+ * The transport seen by the client and the adapter: publish messages, read one reply partition,
+ * consume a topic in a group. Kafka-specific code lives behind it (today: kafkajs).
+ */
+
+export interface OutgoingMessage {
+  readonly key?: string | null;
+  readonly value: string;
+  /** Explicit partition; otherwise the key chooses one. */
+  readonly partition?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface IncomingMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+/** Publishes messages; sends issued within the same tick share one produce request. */
+export interface Publisher {
+  publish(topic: string, message: OutgoingMessage): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PublisherOptions {
+  /** Idempotent producer with acks from all in-sync replicas (the adapter's replies). Default true. */
+  readonly idempotent?: boolean;
+}
+
+/** Reads one partition of the reply topics, from the end of the log at the time it was opened. */
+export interface ReplyChannel {
+  readonly partition: number;
+  /** True while the broker has the partition assigned to this reader. */
+  readonly assigned: boolean;
+  close(): Promise<void>;
+}
+
+export interface ReplyChannelOptions {
+  readonly topics: readonly string[];
+  /** Partition to read; default: a random one. */
+  readonly partition?: number;
+  readonly onMessage: (message: IncomingMessage) => void;
+}
+
+/** One fetched batch of one partition. The handler resolves when it has taken the messages on. */
+export interface GroupBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly IncomingMessage[];
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping or the partition was taken away. */
+  isActive(): boolean;
+}
+
+export interface GroupConsumerOptions {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly onBatch: (batch: GroupBatch) => Promise<void>;
+  /** Partitions handled at once. Default 4. */
+  readonly partitionsConsumedConcurrently?: number;
+  readonly onPartitionsRevoked?: (partitions: readonly { topic: string; partition: number }[]) => void;
+}
+
+export interface GroupConsumer {
+  /** Commits offsets (the next offset to read) of partitions this member owns. */
+  commit(offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void>;
+  /** Stops fetching; resolves once the current batch handlers returned. */
+  pause(): void;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  connect(): Promise<void>;
+  publisher(options?: PublisherOptions): Publisher;
+  openReplyChannel(options: ReplyChannelOptions): Promise<ReplyChannel>;
+  openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer>;
+  /** A metadata round trip to the cluster; rejects when the brokers do not answer. */
+  ping(topics?: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
