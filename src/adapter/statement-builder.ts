@@ -1,6 +1,11 @@
-import type { Catalog, ColumnMeta, TableMeta } from './catalog.js';
+import type { ColumnMeta, TableMeta } from './catalog.js';
 import { validationError } from './failures.js';
 import { isOperatorObject, type Operation, type Returning } from './operations.js';
+
+/** Where table metadata comes from (the live `Catalog`, or a fixed map in unit tests). */
+export interface TableLookup {
+  table(name: string, needColumns?: readonly string[]): Promise<TableMeta | undefined>;
+}
 
 export interface Statement {
   readonly text: string;
@@ -22,7 +27,7 @@ const SQL_OPERATORS = { $eq: '=', $ne: '<>', $lt: '<', $lte: '<=', $gt: '>', $gt
  */
 export async function buildStatement(
   op: Exclude<Operation, { kind: 'sql' }>,
-  catalog: Catalog,
+  catalog: TableLookup,
 ): Promise<Statement> {
   const named = [
     ...('data' in op ? Object.keys(op.data) : []),

@@ -1,0 +1,95 @@
+import { inject } from 'vitest';
+import { DatabaseAdapter, type AdapterOptions } from '../../src/adapter/index.js';
+import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
+import { topicNames, type TopicNames } from '../../src/events/topics.js';
+import { silentLogger } from '../../src/logger.js';
+import { ensureTopics } from '../../src/transport/kafka-admin.js';
+import { KafkaTransport } from '../../src/transport/kafka-transport.js';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kafkaBootstrapServers: string;
+    databaseUrl: string;
+  }
+}
+
+export function stack() {
+  return { bootstrapServers: inject('kafkaBootstrapServers'), databaseUrl: inject('databaseUrl') };
+}
+
+let counter = 0;
+/** A topic environment of its own for one test file, so tests never see each other's events. */
+export function uniqueEnv(name: string): string {
+  counter++;
+  return `t-${name}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+export function kafkaAdmin() {
+  return new Kafka({ brokers: stack().bootstrapServers.split(','), logLevel: logLevel.NOTHING }).admin();
+}
+
+export async function createTopics(env: string, replyPartitions = 24): Promise<TopicNames> {
+  const topics = topicNames(env);
+  const admin = kafkaAdmin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, topics, { requestPartitions: 6, replyPartitions });
+  } finally {
+    await admin.disconnect();
+  }
+  return topics;
+}
+
+export interface Bridge {
+  readonly env: string;
+  readonly topics: TopicNames;
+  readonly adapter: DatabaseAdapter;
+  readonly pg: pg.Pool;
+  client(options?: DatabaseEventClientOptions): Promise<DatabaseEventClient>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real adapter (in this process) on its own topics, against the real broker and database, plus
+ * started clients that are stopped on close, and a direct `pg` pool to check results against.
+ */
+export async function startBridge(
+  name: string,
+  options: { adapter?: Partial<AdapterOptions>; adapterRunning?: boolean } = {},
+): Promise<Bridge> {
+  const { bootstrapServers, databaseUrl } = stack();
+  const env = uniqueEnv(name);
+  const topics = await createTopics(env);
+  const transport = new KafkaTransport({ brokers: bootstrapServers.split(','), clientId: `adapter-${name}`, logger: silentLogger });
+  const adapter = new DatabaseAdapter({
+    transport,
+    databaseUrl,
+    topicEnv: env,
+    groupId: `adapter-${env}`,
+    poolMax: 10,
+    ...options.adapter,
+  });
+  if (options.adapterRunning !== false) await adapter.start();
+  const clients: DatabaseEventClient[] = [];
+  const direct = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  return {
+    env,
+    topics,
+    adapter,
+    pg: direct,
+    async client(clientOptions = {}) {
+      const client = new DatabaseEventClient({ bootstrapServers, topicEnv: env, maxRetries: 0, ...clientOptions });
+      clients.push(client);
+      await client.start();
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.stop()));
+      await adapter.stop();
+      await transport.close();
+      await direct.end();
+    },
+  };
+}
