@@ -59,7 +59,10 @@ export function assertNodeVersion(version: string = process.versions.node): void
 }
 
 /** The two variables a library client falls back to (the seed's "default: from environment"). */
-export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): { bootstrapServers?: string; topicEnv?: string } {
+export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): {
+  bootstrapServers?: string;
+  topicEnv?: string;
+} {
   const out: { bootstrapServers?: string; topicEnv?: string } = {};
   if (source.KAFKA_BOOTSTRAP_SERVERS) out.bootstrapServers = source.KAFKA_BOOTSTRAP_SERVERS;
   if (source.DBBRIDGE_ENV) out.topicEnv = source.DBBRIDGE_ENV;

@@ -38,13 +38,37 @@ export class TransportError extends DbBridgeError {
   }
 }
 
-/** No reply within the request timeout: "Request timeout after N ms", as the seed shows. */
+/**
+ * The request ran out of time: "Request timeout after N ms", as the seed shows. `code` is
+ * REQUEST_TIMEOUT when no reply came, or TIMEOUT_ERROR when the adapter cancelled the statement
+ * (then `sqlstate` is 57014 and `reason` is PostgreSQL's message).
+ */
 export class TimeoutError extends DbBridgeError {
   readonly timeoutMs: number;
-  constructor(timeoutMs: number, options: DbBridgeErrorOptions = {}) {
-    super('REQUEST_TIMEOUT', `Request timeout after ${timeoutMs}ms`, options);
+  readonly sqlstate: string | undefined;
+  readonly reason: string | undefined;
+  readonly correlationId: string | undefined;
+
+  constructor(
+    timeoutMs: number,
+    options: DbBridgeErrorOptions & {
+      fromAdapter?: { reason: string; sqlstate?: string };
+      correlationId?: string;
+    } = {},
+  ) {
+    const adapter = options.fromAdapter;
+    super(
+      adapter ? 'TIMEOUT_ERROR' : 'REQUEST_TIMEOUT',
+      adapter
+        ? `Request timeout after ${timeoutMs}ms: ${adapter.reason}`
+        : `Request timeout after ${timeoutMs}ms`,
+      options,
+    );
     this.name = 'TimeoutError';
     this.timeoutMs = timeoutMs;
+    this.sqlstate = adapter?.sqlstate;
+    this.reason = adapter?.reason;
+    this.correlationId = options.correlationId;
   }
 }
 
@@ -89,7 +113,12 @@ export class DatabaseError extends DbBridgeError {
   /** The message as PostgreSQL or the adapter wrote it, without the code prefix. */
   readonly reason: string;
 
-  constructor(code: ErrorCode, reason: string, details: DatabaseErrorDetails = {}, options: DbBridgeErrorOptions = {}) {
+  constructor(
+    code: ErrorCode,
+    reason: string,
+    details: DatabaseErrorDetails = {},
+    options: DbBridgeErrorOptions = {},
+  ) {
     super(code, `${code}: ${reason}`, options);
     this.name = 'DatabaseError';
     this.reason = reason;

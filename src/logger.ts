@@ -10,7 +10,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
 function serializeError(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+  if (value instanceof Error)
+    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
   return value;
 }
 
@@ -18,7 +19,12 @@ function serializeError(value: unknown): unknown {
 export function jsonLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}): Logger {
   const write = (lvl: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < RANK[level]) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: message, ...base };
+    const entry: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      level: lvl,
+      msg: message,
+      ...base,
+    };
     if (fields) for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
     process.stderr.write(`${JSON.stringify(entry)}\n`);
   };

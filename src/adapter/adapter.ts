@@ -52,7 +52,9 @@ export interface AdapterStats {
   publishFailures: number;
 }
 
-type Reply = { kind: 'completed'; payload: CompletedPayload } | { kind: 'failed'; failure: Failure; sql?: string };
+type Reply =
+  | { kind: 'completed'; payload: CompletedPayload }
+  | { kind: 'failed'; failure: Failure; sql?: string };
 
 /**
  * The adapter service: consumes query requests in a consumer group, runs them on PostgreSQL, and
@@ -68,7 +70,14 @@ export class DatabaseAdapter {
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
-  readonly #stats: AdapterStats = { received: 0, completed: 0, failed: 0, malformed: 0, expired: 0, publishFailures: 0 };
+  readonly #stats: AdapterStats = {
+    received: 0,
+    completed: 0,
+    failed: 0,
+    malformed: 0,
+    expired: 0,
+    publishFailures: 0,
+  };
   #validator: SqlValidator | undefined;
   #publisher: Publisher | undefined;
   #consumer: GroupConsumer | undefined;
@@ -170,7 +179,9 @@ export class DatabaseAdapter {
   async #commit(): Promise<void> {
     const offsets = this.#tracker.takeCommittable();
     if (offsets.length === 0 || !this.#consumer) return;
-    await this.#consumer.commit(offsets).catch((error) => this.#logger.warn('offset commit failed', { error }));
+    await this.#consumer
+      .commit(offsets)
+      .catch((error) => this.#logger.warn('offset commit failed', { error }));
   }
 
   /** Answers one message. Never throws; resolves true once a reply was published (or none was due). */
@@ -251,7 +262,9 @@ export class DatabaseAdapter {
     } catch (error) {
       // Refused before the database was involved.
       const failure =
-        error instanceof RequestRejected ? error.failure : toFailure(validationError(String(error)), 'execute');
+        error instanceof RequestRejected
+          ? error.failure
+          : toFailure(validationError(String(error)), 'execute');
       return { kind: 'failed', failure, ...(sql ? { sql } : {}) };
     }
   }
@@ -264,7 +277,12 @@ export class DatabaseAdapter {
     return Math.max(10, Math.floor(budget / step) * step);
   }
 
-  async #answerMalformed(message: IncomingMessage, json: unknown, raw: string, reason: string): Promise<boolean> {
+  async #answerMalformed(
+    message: IncomingMessage,
+    json: unknown,
+    raw: string,
+    reason: string,
+  ): Promise<boolean> {
     const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
     if (!isSaneId(correlationId)) {
@@ -310,13 +328,22 @@ export class DatabaseAdapter {
       this.#stats.completed++;
     } else {
       topic = this.#topics.failed;
-      const metadata = { circuit_breaker_state: this.#breaker.state, ...(reply.sql ? { sql: reply.sql } : {}) };
-      value = JSON.stringify(failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)));
+      const metadata = {
+        circuit_breaker_state: this.#breaker.state,
+        ...(reply.sql ? { sql: reply.sql } : {}),
+      };
+      value = JSON.stringify(
+        failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
+      );
       this.#stats.failed++;
     }
     const key = to.correlation_id;
     try {
-      await publisher.publish(topic, { key, value, ...(to.reply_partition === undefined ? {} : { partition: to.reply_partition }) });
+      await publisher.publish(topic, {
+        key,
+        value,
+        ...(to.reply_partition === undefined ? {} : { partition: to.reply_partition }),
+      });
       return true;
     } catch (error) {
       if (to.reply_partition !== undefined) {

@@ -57,7 +57,8 @@ export class Catalog {
   /** The table, or undefined when it does not exist even after a refresh. */
   async table(name: string, needColumns: readonly string[] = []): Promise<TableMeta | undefined> {
     let table = this.#tables.get(name);
-    const complete = (t: TableMeta | undefined) => t !== undefined && needColumns.every((c) => t.columns.has(c));
+    const complete = (t: TableMeta | undefined) =>
+      t !== undefined && needColumns.every((c) => t.columns.has(c));
     if (!complete(table) && Date.now() - this.#loadedAt >= this.#minRefreshMs) {
       await this.refresh();
       table = this.#tables.get(name);
@@ -74,7 +75,10 @@ export class Catalog {
 
   async #load(): Promise<void> {
     const { rows } = await this.#pool.query<CatalogRow>(CATALOG_SQL);
-    const tables = new Map<string, { schema: string; name: string; columns: Map<string, ColumnMeta>; primaryKey: string[] }>();
+    const tables = new Map<
+      string,
+      { schema: string; name: string; columns: Map<string, ColumnMeta>; primaryKey: string[] }
+    >();
     for (const row of rows) {
       const key = `${row.schema}.${row.table}`;
       let table = tables.get(key);

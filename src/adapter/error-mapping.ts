@@ -4,10 +4,20 @@ import { RequestRejected } from './failures.js';
 
 /** SQLSTATEs that mean the server or the connection went away. */
 function isConnectionSqlState(code: string): boolean {
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
+  return (
+    code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300'
+  );
 }
 
-const CONNECTION_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+const CONNECTION_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+]);
 
 interface PgErrorLike {
   code?: string;
@@ -25,7 +35,8 @@ interface PgErrorLike {
 export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const e = error as PgErrorLike;
-  if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined) return isConnectionSqlState(e.code);
+  if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined)
+    return isConnectionSqlState(e.code);
   if (typeof e.code === 'string' && CONNECTION_ERRNO.has(e.code)) return true;
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
     error.message,
@@ -58,7 +69,15 @@ export function toFailure(error: unknown, phase: 'connect' | 'execute'): Failure
     if (typeof e[key] === 'string') (diagnostics as Record<string, string>)[key] = e[key];
   }
   if (sqlstate === '57014') {
-    return { code: 'TIMEOUT_ERROR', message, errorType: 'QueryCanceled', sqlstate, retryable: false, executed: false, ...diagnostics };
+    return {
+      code: 'TIMEOUT_ERROR',
+      message,
+      errorType: 'QueryCanceled',
+      sqlstate,
+      retryable: false,
+      executed: false,
+      ...diagnostics,
+    };
   }
   if (sqlstate === '25006') {
     return {

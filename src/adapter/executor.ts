@@ -100,9 +100,13 @@ export class Executor {
   async #readCursor(client: pg.PoolClient, text: string, values: readonly unknown[], maxRows: number) {
     const cursor = client.query(new Cursor(text, [...values], { rowMode: 'array', types: RAW_TEXT }));
     try {
-      const { rows, result } = await new Promise<{ rows: unknown[]; result: pg.QueryResult }>((resolve, reject) => {
-        cursor.read(maxRows + 1, (error, rows, result) => (error ? reject(error) : resolve({ rows, result })));
-      });
+      const { rows, result } = await new Promise<{ rows: unknown[]; result: pg.QueryResult }>(
+        (resolve, reject) => {
+          cursor.read(maxRows + 1, (error, rows, result) =>
+            error ? reject(error) : resolve({ rows, result }),
+          );
+        },
+      );
       const truncated = rows.length > maxRows;
       const textRows = (truncated ? rows.slice(0, maxRows) : rows) as (string | null)[][];
       return {

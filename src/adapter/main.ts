@@ -9,7 +9,9 @@ export async function main(): Promise<void> {
   const env = readEnv();
   const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
   if (!env.KAFKA_BOOTSTRAP_SERVERS || !env.DATABASE_URL) {
-    throw new Error('the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (run `npm run stack:up` for local ones)');
+    throw new Error(
+      'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (run `npm run stack:up` for local ones)',
+    );
   }
   const transport = new KafkaTransport({
     brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(',').map((s) => s.trim()),

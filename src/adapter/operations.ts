@@ -8,7 +8,12 @@ import type { StatementPolicy } from './sql-validator.js';
  * The older dialect's names (QUERY, UPSERT, query, entity_type, filters) map onto the seed's.
  */
 export type Operation =
-  | { readonly kind: 'sql'; readonly sql: string; readonly params: readonly unknown[]; readonly policy: StatementPolicy }
+  | {
+      readonly kind: 'sql';
+      readonly sql: string;
+      readonly params: readonly unknown[];
+      readonly policy: StatementPolicy;
+    }
   | {
       readonly kind: 'insert';
       readonly table: string;
@@ -66,7 +71,8 @@ export function toOperation(payload: RequestPayload, allowDdl: boolean): Operati
   switch (op) {
     case 'SELECT':
     case 'QUERY':
-      if (table === undefined) throw validationError(`${op} needs payload.sql (or payload.table for a table read)`);
+      if (table === undefined)
+        throw validationError(`${op} needs payload.sql (or payload.table for a table read)`);
       return {
         kind: 'select',
         table,
@@ -142,7 +148,9 @@ export function isOperatorObject(value: unknown): value is Partial<Record<WhereO
   if (keys.length === 0 || !keys.some((k) => k.startsWith('$'))) return false;
   for (const key of keys) {
     if (!OPERATORS.has(key)) {
-      throw validationError(`unknown where operator ${JSON.stringify(key)}: use one of ${WHERE_OPERATORS.join(' ')}`);
+      throw validationError(
+        `unknown where operator ${JSON.stringify(key)}: use one of ${WHERE_OPERATORS.join(' ')}`,
+      );
     }
   }
   return true;

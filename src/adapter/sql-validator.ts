@@ -70,7 +70,9 @@ export class SqlValidator {
         return 'read';
       case 'exact':
         if (node !== policy.node) {
-          throw validationError(`operation expects ${describe(policy.node, false)}, got ${describe(node, writes)}`);
+          throw validationError(
+            `operation expects ${describe(policy.node, false)}, got ${describe(node, writes)}`,
+          );
         }
         return 'write';
       case 'execute':
@@ -128,7 +130,8 @@ function containsDml(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(containsDml);
   for (const [key, child] of Object.entries(value)) {
-    if (key === 'InsertStmt' || key === 'UpdateStmt' || key === 'DeleteStmt' || key === 'MergeStmt') return true;
+    if (key === 'InsertStmt' || key === 'UpdateStmt' || key === 'DeleteStmt' || key === 'MergeStmt')
+      return true;
     if (containsDml(child)) return true;
   }
   return false;

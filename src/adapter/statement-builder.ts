@@ -19,7 +19,16 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-const SQL_OPERATORS = { $eq: '=', $ne: '<>', $lt: '<', $lte: '<=', $gt: '>', $gte: '>=', $like: 'LIKE', $ilike: 'ILIKE' } as const;
+const SQL_OPERATORS = {
+  $eq: '=',
+  $ne: '<>',
+  $lt: '<',
+  $lte: '<=',
+  $gt: '>',
+  $gte: '>=',
+  $like: 'LIKE',
+  $ilike: 'ILIKE',
+} as const;
 
 /**
  * Builds INSERT / UPDATE / DELETE / table reads from table, data, where and returning. Every
@@ -51,8 +60,10 @@ export async function buildStatement(
         .map(([c, v]) => param(c, v))
         .join(', ')})`;
       if (op.upsert !== undefined) {
-        const conflict = op.upsert.length > 0 ? op.upsert.map((c) => columnOf(table, c).name) : table.primaryKey;
-        if (conflict.length === 0) throw validationError(`UPSERT on ${table.name} needs conflict_columns (it has no primary key)`);
+        const conflict =
+          op.upsert.length > 0 ? op.upsert.map((c) => columnOf(table, c).name) : table.primaryKey;
+        if (conflict.length === 0)
+          throw validationError(`UPSERT on ${table.name} needs conflict_columns (it has no primary key)`);
         const updates = columns.filter(([c]) => !conflict.includes(c.name));
         text +=
           ` ON CONFLICT (${conflict.map(quoteIdent).join(', ')}) ` +
@@ -61,7 +72,11 @@ export async function buildStatement(
             : `DO UPDATE SET ${updates.map(([c]) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`);
       }
       // An INSERT returns the primary key unless told otherwise (the seed's `returning="id"`, for any key).
-      return { text: text + returningClause(table, op.returning === undefined ? table.primaryKey : op.returning), values, readOnly: false };
+      return {
+        text: text + returningClause(table, op.returning === undefined ? table.primaryKey : op.returning),
+        values,
+        readOnly: false,
+      };
     }
     case 'update': {
       const sets = Object.entries(op.data).map(([name, value]) => {
@@ -69,11 +84,19 @@ export async function buildStatement(
         return `${quoteIdent(column.name)} = ${param(column, value)}`;
       });
       const where = whereClause(table, op.where, param);
-      return { text: `UPDATE ${target} SET ${sets.join(', ')}${where}${returningClause(table, op.returning)}`, values, readOnly: false };
+      return {
+        text: `UPDATE ${target} SET ${sets.join(', ')}${where}${returningClause(table, op.returning)}`,
+        values,
+        readOnly: false,
+      };
     }
     case 'delete': {
       const where = whereClause(table, op.where, param);
-      return { text: `DELETE FROM ${target}${where}${returningClause(table, op.returning)}`, values, readOnly: false };
+      return {
+        text: `DELETE FROM ${target}${where}${returningClause(table, op.returning)}`,
+        values,
+        readOnly: false,
+      };
     }
     case 'select': {
       let text = `SELECT * FROM ${target}${whereClause(table, op.where, param)}`;
@@ -86,7 +109,8 @@ export async function buildStatement(
 
 function columnOf(table: TableMeta, name: string): ColumnMeta {
   const column = table.columns.get(name);
-  if (column === undefined) throw validationError(`unknown column ${JSON.stringify(name)} in table ${table.name}`);
+  if (column === undefined)
+    throw validationError(`unknown column ${JSON.stringify(name)} in table ${table.name}`);
   return column;
 }
 
@@ -118,7 +142,9 @@ function whereClause(
       if (operator === '$in' || operator === '$nin') {
         if (!Array.isArray(value)) throw validationError(`${operator} on ${name} takes an array`);
         // One array parameter: `= ANY($n)` / `<> ALL($n)`; PostgreSQL infers the array type from the column.
-        const list = column.isJson ? value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v)) : value;
+        const list = column.isJson
+          ? value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v))
+          : value;
         const placeholder = param({ ...column, isJson: false }, list);
         parts.push(operator === '$in' ? `${ident} = ANY(${placeholder})` : `${ident} <> ALL(${placeholder})`);
         continue;

@@ -111,7 +111,8 @@ export class DatabaseEventClient implements AsyncDisposable {
    * afterwards can be missed. Fails with a TransportError when the brokers cannot be reached.
    */
   start(): Promise<void> {
-    if (this.#stopped) return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client was stopped; create a new one'));
+    if (this.#stopped)
+      return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client was stopped; create a new one'));
     this.#started ??= this.#rr.start().catch(async (error) => {
       this.#started = undefined;
       await this.#rr.stop().catch(() => {});
@@ -136,14 +137,28 @@ export class DatabaseEventClient implements AsyncDisposable {
   }
 
   /** SELECT: rows as objects, values as `pg` would return them. */
-  async query<R = Row>(sql: string, params?: readonly unknown[], options?: CallOptions | number): Promise<R[]> {
-    return (await this.request<R>({ operation_type: 'SELECT', sql, params: encodeParams(params) }, callOptions(options))).rows;
+  async query<R = Row>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: CallOptions | number,
+  ): Promise<R[]> {
+    return (
+      await this.request<R>(
+        { operation_type: 'SELECT', sql, params: encodeParams(params) },
+        callOptions(options),
+      )
+    ).rows;
   }
 
   /** INSERT one row; returns the `returning` columns (default: the primary key), or null. */
-  async insert<R = Row>(table: string, data: Readonly<Record<string, unknown>>, options: WriteOptions = {}): Promise<R | null> {
+  async insert<R = Row>(
+    table: string,
+    data: Readonly<Record<string, unknown>>,
+    options: WriteOptions = {},
+  ): Promise<R | null> {
     const payload: RequestPayload = { operation_type: 'INSERT', table, data: encodeRecord(data) };
-    if (options.returning !== undefined) payload.returning = options.returning === null ? null : [options.returning].flat();
+    if (options.returning !== undefined)
+      payload.returning = options.returning === null ? null : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 
@@ -154,19 +169,36 @@ export class DatabaseEventClient implements AsyncDisposable {
     where: Readonly<Record<string, unknown>>,
     options: WriteOptions = {},
   ): Promise<R | null> {
-    const payload: RequestPayload = { operation_type: 'UPDATE', table, data: encodeRecord(data), where: encodeWhere(where) };
-    if (options.returning !== undefined) payload.returning = options.returning === null ? null : [options.returning].flat();
+    const payload: RequestPayload = {
+      operation_type: 'UPDATE',
+      table,
+      data: encodeRecord(data),
+      where: encodeWhere(where),
+    };
+    if (options.returning !== undefined)
+      payload.returning = options.returning === null ? null : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 
   /** DELETE rows matching `where`; returns how many were deleted. */
-  async delete(table: string, where: Readonly<Record<string, unknown>>, options: CallOptions | number = {}): Promise<number> {
-    return (await this.request({ operation_type: 'DELETE', table, where: encodeWhere(where) }, callOptions(options))).rowCount;
+  async delete(
+    table: string,
+    where: Readonly<Record<string, unknown>>,
+    options: CallOptions | number = {},
+  ): Promise<number> {
+    return (
+      await this.request({ operation_type: 'DELETE', table, where: encodeWhere(where) }, callOptions(options))
+    ).rowCount;
   }
 
   /** Runs one DML statement; returns rows affected. */
   async execute(sql: string, params?: readonly unknown[], options?: CallOptions | number): Promise<number> {
-    return (await this.request({ operation_type: 'EXECUTE', sql, params: encodeParams(params) }, callOptions(options))).rowCount;
+    return (
+      await this.request(
+        { operation_type: 'EXECUTE', sql, params: encodeParams(params) },
+        callOptions(options),
+      )
+    ).rowCount;
   }
 
   /**
@@ -180,7 +212,9 @@ export class DatabaseEventClient implements AsyncDisposable {
       await this.#transport.ping();
       if (!this.#rr.assigned) return false;
       if (options.roundTrip) {
-        const rows = await this.query<{ ok: number }>('SELECT 1 AS ok', [], { timeoutMs: options.timeoutMs ?? 5000 });
+        const rows = await this.query<{ ok: number }>('SELECT 1 AS ok', [], {
+          timeoutMs: options.timeoutMs ?? 5000,
+        });
         return rows[0]?.ok === 1;
       }
       return true;
@@ -213,7 +247,12 @@ export class DatabaseEventClient implements AsyncDisposable {
       } catch (error) {
         if (attempt >= this.#options.maxRetries || !this.#retryable(error, isWrite)) throw error;
         const delay = backoffDelay(attempt, this.#options.retry);
-        this.#logger.warn('retrying request', { correlationId, attempt: attempt + 1, delayMs: delay, code: (error as DbBridgeError).code });
+        this.#logger.warn('retrying request', {
+          correlationId,
+          attempt: attempt + 1,
+          delayMs: delay,
+          code: (error as DbBridgeError).code,
+        });
         await this.#sleep(delay);
       }
     }
@@ -221,14 +260,22 @@ export class DatabaseEventClient implements AsyncDisposable {
 
   async #requireStarted(): Promise<void> {
     if (this.#stopped) throw new DbBridgeError('CLIENT_STOPPED', 'client was stopped');
-    if (!this.#started) throw new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first');
+    if (!this.#started)
+      throw new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first');
     await this.#started;
   }
 
-  async #attempt<R>(payload: RequestPayload, correlationId: string, timeoutMs: number): Promise<QueryResult<R>> {
+  async #attempt<R>(
+    payload: RequestPayload,
+    correlationId: string,
+    timeoutMs: number,
+  ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
-      throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', { correlationId, executed: false });
+      throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', {
+        correlationId,
+        executed: false,
+      });
     }
     const replyPartition = this.#rr.replyPartition;
     const envelope = requestEnvelope(payload, {
@@ -248,9 +295,16 @@ export class DatabaseEventClient implements AsyncDisposable {
     }
     if (reply.event_type === 'DATABASE_QUERY_FAILED') {
       const p = reply.payload;
-      const infrastructure = p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
+      const infrastructure =
+        p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
       if (infrastructure) breaker?.failure();
       else breaker?.success();
+      if (p.error_code === 'TIMEOUT_ERROR') {
+        throw new TimeoutError(timeoutMs, {
+          fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
+          correlationId,
+        });
+      }
       throw new DatabaseError(
         p.error_code,
         p.error_message,
@@ -266,7 +320,9 @@ export class DatabaseEventClient implements AsyncDisposable {
     const p = reply.payload;
     const fields = p.columns ?? [];
     const rows = (
-      p.text_rows !== undefined ? decodeTextRows(fields, p.text_rows, this.#options.typeParser ?? pgTypeParser) : p.rows
+      p.text_rows !== undefined
+        ? decodeTextRows(fields, p.text_rows, this.#options.typeParser ?? pgTypeParser)
+        : p.rows
     ) as R[];
     return {
       rows,
@@ -286,7 +342,8 @@ export class DatabaseEventClient implements AsyncDisposable {
       if (error.code === 'CIRCUIT_BREAKER_OPEN' && error.errorType === undefined) return false; // our own breaker
       return error.retryable && (!isWrite || error.executed === false);
     }
-    if (error instanceof TimeoutError) return !isWrite && this.#options.retryOnTimeout;
+    if (error instanceof TimeoutError)
+      return !isWrite && this.#options.retryOnTimeout && error.code === 'REQUEST_TIMEOUT';
     if (error instanceof TransportError) return !isWrite && error.retryable;
     return false;
   }
@@ -324,7 +381,9 @@ function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]
 }
 
 /** Starts a client and returns it, for `await using db = await openDatabaseEventClient()` (the seed's context manager). */
-export async function openDatabaseEventClient(options: DatabaseEventClientOptions = {}): Promise<DatabaseEventClient> {
+export async function openDatabaseEventClient(
+  options: DatabaseEventClientOptions = {},
+): Promise<DatabaseEventClient> {
   const client = new DatabaseEventClient(options);
   await client.start();
   return client;

@@ -1,10 +1,10 @@
 export {
+  type CallOptions,
   DatabaseEventClient,
   openDatabaseEventClient,
-  withDatabaseEventClient,
-  type CallOptions,
-  type WriteOptions,
   type QueryResult,
   type Row,
+  type WriteOptions,
+  withDatabaseEventClient,
 } from './database-event-client.js';
 export type { DatabaseEventClientOptions } from './options.js';

@@ -68,7 +68,10 @@ export type ResolvedOptions = z.infer<typeof OptionsSchema> &
   Pick<DatabaseEventClientOptions, 'typeParser' | 'transport' | 'logger' | 'now' | 'sleep'>;
 
 /** Merges options over defaults and validates them; errors name the bad option. */
-export function resolveOptions(options: DatabaseEventClientOptions, env: { bootstrapServers?: string; topicEnv?: string }) {
+export function resolveOptions(
+  options: DatabaseEventClientOptions,
+  env: { bootstrapServers?: string; topicEnv?: string },
+) {
   const { typeParser, transport, logger, now, sleep, ...plain } = options;
   const parsed = OptionsSchema.safeParse({
     ...plain,

@@ -87,7 +87,16 @@ export function failedPayload(
     metadata,
     retryable: failure.retryable ?? false,
   };
-  for (const key of ['sqlstate', 'detail', 'hint', 'position', 'constraint', 'table', 'column', 'executed'] as const) {
+  for (const key of [
+    'sqlstate',
+    'detail',
+    'hint',
+    'position',
+    'constraint',
+    'table',
+    'column',
+    'executed',
+  ] as const) {
     const value = failure[key];
     if (value !== undefined) (payload as Record<string, unknown>)[key] = value;
   }

@@ -1,44 +1,50 @@
-export { topicNames, DEFAULT_TOPIC_ENV, type TopicNames } from './topics.js';
-export { ERROR_CODES, BREAKER_STATES, isTransientSqlState, type ErrorCode, type BreakerState } from './error-codes.js';
-export { isSaneId, newId } from './ids.js';
 export {
-  OPERATION_TYPES,
-  LEGACY_OPERATION_TYPES,
-  ROW_FORMATS,
-  WHERE_OPERATORS,
-  OperationType,
-  RequestOptions,
-  RequestPayload,
-  RequestEnvelope,
-  REQUEST_EVENT_TYPE,
-  type WhereOperator,
-} from './request.js';
+  completedEnvelope,
+  type Failure,
+  failedEnvelope,
+  failedPayload,
+  type RequestExtras,
+  requestEnvelope,
+} from './envelope.js';
+export {
+  BREAKER_STATES,
+  type BreakerState,
+  ERROR_CODES,
+  type ErrorCode,
+  isTransientSqlState,
+} from './error-codes.js';
+export { isSaneId, newId } from './ids.js';
 export {
   ADAPTER_SERVICE,
   COMPLETED_EVENT_TYPE,
-  FAILED_EVENT_TYPE,
   ColumnInfo,
-  CompletedPayload,
   CompletedEnvelope,
-  FailedPayload,
+  CompletedPayload,
+  FAILED_EVENT_TYPE,
   FailedEnvelope,
+  FailedPayload,
   ReplyEnvelope,
 } from './reply.js';
 export {
-  requestEnvelope,
-  completedEnvelope,
-  failedEnvelope,
-  failedPayload,
-  type Failure,
-  type RequestExtras,
-} from './envelope.js';
+  LEGACY_OPERATION_TYPES,
+  OPERATION_TYPES,
+  OperationType,
+  REQUEST_EVENT_TYPE,
+  RequestEnvelope,
+  RequestOptions,
+  RequestPayload,
+  ROW_FORMATS,
+  WHERE_OPERATORS,
+  type WhereOperator,
+} from './request.js';
+export { DEFAULT_TOPIC_ENV, type TopicNames, topicNames } from './topics.js';
 export {
+  decodeTextRows,
   encodeParam,
   encodeParams,
+  type JsonValue,
   naturalConverter,
   naturalRows,
-  decodeTextRows,
   pgTypeParser,
-  type JsonValue,
   type TypeParserLookup,
 } from './values.js';

@@ -30,7 +30,18 @@ export const RequestOptions = z
 export type RequestOptions = z.infer<typeof RequestOptions>;
 
 /** A `where` value: a literal (equality), `null` (IS NULL), or an operator object such as `{"$lt": 0.5}`. */
-export const WHERE_OPERATORS = ['$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$in', '$nin', '$like', '$ilike'] as const;
+export const WHERE_OPERATORS = [
+  '$eq',
+  '$ne',
+  '$lt',
+  '$lte',
+  '$gt',
+  '$gte',
+  '$in',
+  '$nin',
+  '$like',
+  '$ilike',
+] as const;
 export type WhereOperator = (typeof WHERE_OPERATORS)[number];
 
 const JsonRecord = z.record(z.string(), z.unknown());

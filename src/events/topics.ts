@@ -12,7 +12,9 @@ const TOPIC_ENV_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 /** `{env}.omninode-bridge.database.query-{requested,completed,failed}.v1`, as the seed names them. */
 export function topicNames(env: string = DEFAULT_TOPIC_ENV): TopicNames {
   if (!TOPIC_ENV_PATTERN.test(env)) {
-    throw new TypeError(`invalid topic environment ${JSON.stringify(env)}: use letters, digits, '.', '_' or '-'`);
+    throw new TypeError(
+      `invalid topic environment ${JSON.stringify(env)}: use letters, digits, '.', '_' or '-'`,
+    );
   }
   const base = `${env}.omninode-bridge.database`;
   return Object.freeze({

@@ -1,6 +1,6 @@
 import { prepareValue } from 'pg/lib/utils.js';
-import { parse as parseArrayLiteral } from 'postgres-array';
 import pgTypes from 'pg-types';
+import { parse as parseArrayLiteral } from 'postgres-array';
 import type { ColumnInfo } from './reply.js';
 
 /**
@@ -25,7 +25,8 @@ export function encodeParam(value: unknown): unknown {
   if (isJsonNative(value)) return value;
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number') return String(value); // NaN, Infinity: as pg sends them
-  if (value instanceof Uint8Array) return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+  if (value instanceof Uint8Array)
+    return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
   // Date, arrays holding non-JSON values, objects with toPostgres, plain objects (JSON text for json/jsonb).
   return prepareValue(value);
 }
@@ -113,7 +114,10 @@ export function naturalConverter(typeOid: number): TextConverter {
 }
 
 /** Builds seed-format row objects from text rows. Like `pg`, a later column wins over an earlier one of the same name. */
-export function naturalRows(columns: readonly ColumnInfo[], textRows: readonly (readonly (string | null)[])[]) {
+export function naturalRows(
+  columns: readonly ColumnInfo[],
+  textRows: readonly (readonly (string | null)[])[],
+) {
   const converters = columns.map((c) => naturalConverter(c.type_oid));
   return textRows.map((row) => {
     const out: Record<string, unknown> = {};

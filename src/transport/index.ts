@@ -1,15 +1,15 @@
+export { ensureTopics, type TopicLayout } from './kafka-admin.js';
+export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
+export { RequestReply, type RequestReplyOptions } from './request-reply.js';
 export type {
-  Transport,
+  GroupBatch,
+  GroupConsumer,
+  GroupConsumerOptions,
+  IncomingMessage,
+  OutgoingMessage,
   Publisher,
   PublisherOptions,
   ReplyChannel,
   ReplyChannelOptions,
-  GroupConsumer,
-  GroupConsumerOptions,
-  GroupBatch,
-  IncomingMessage,
-  OutgoingMessage,
+  Transport,
 } from './types.js';
-export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
-export { ensureTopics, type TopicLayout } from './kafka-admin.js';
-export { RequestReply, type RequestReplyOptions } from './request-reply.js';

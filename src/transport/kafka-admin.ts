@@ -13,7 +13,11 @@ export interface TopicLayout {
  * Creates the three topics if they are missing and waits until the broker reports their leaders.
  * Existing topics are left as they are (their partition count is not changed).
  */
-export async function ensureTopics(admin: Admin, topics: TopicNames, layout: TopicLayout = {}): Promise<void> {
+export async function ensureTopics(
+  admin: Admin,
+  topics: TopicNames,
+  layout: TopicLayout = {},
+): Promise<void> {
   const requestPartitions = layout.requestPartitions ?? 12;
   const replyPartitions = layout.replyPartitions ?? 24;
   const replicationFactor = layout.replicationFactor ?? 1;

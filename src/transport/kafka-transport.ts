@@ -81,7 +81,10 @@ function pinnedAssigner(partition: number): PartitionAssigner {
       }));
     },
     protocol({ topics }) {
-      return { name, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+      return {
+        name,
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+      };
     },
   });
 }
@@ -90,12 +93,15 @@ function wrap(what: string) {
   return (error: unknown) =>
     error instanceof TransportError
       ? error
-      : new TransportError(`Kafka ${what} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      : new TransportError(`Kafka ${what} failed: ${(error as Error)?.message ?? String(error)}`, {
+          cause: error,
+        });
 }
 
 /** The kafkajs implementation of the transport. */
 export class KafkaTransport implements Transport {
-  readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger'>>> & KafkaTransportOptions;
+  readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger'>>> &
+    KafkaTransportOptions;
   readonly #kafka: Kafka;
   readonly #logger: Logger;
   #admin: Admin | undefined;
@@ -103,7 +109,8 @@ export class KafkaTransport implements Transport {
   readonly #consumers = new Set<Consumer>();
 
   constructor(options: KafkaTransportOptions) {
-    if (options.brokers.length === 0) throw new TransportError('bootstrap_servers must be provided', { retryable: false });
+    if (options.brokers.length === 0)
+      throw new TransportError('bootstrap_servers must be provided', { retryable: false });
     this.#options = Object.freeze({ ...DEFAULTS, ...options });
     this.#logger = options.logger ?? silentLogger;
     this.#kafka = new Kafka({
@@ -130,7 +137,8 @@ export class KafkaTransport implements Transport {
   }
 
   #requireAdmin(): Admin {
-    if (!this.#admin) throw new TransportError('transport is not connected: call connect() first', { retryable: false });
+    if (!this.#admin)
+      throw new TransportError('transport is not connected: call connect() first', { retryable: false });
     return this.#admin;
   }
 
@@ -192,9 +200,12 @@ export class KafkaTransport implements Transport {
       if (!(available > 0)) throw new TransportError(`reply topics ${topics.join(', ')} have no partitions`);
       partition = options.partition ?? Math.floor(Math.random() * available);
       if (partition >= available) {
-        throw new TransportError(`reply partition ${partition} does not exist (reply topics have ${available})`, {
-          retryable: false,
-        });
+        throw new TransportError(
+          `reply partition ${partition} does not exist (reply topics have ${available})`,
+          {
+            retryable: false,
+          },
+        );
       }
       for (const topic of topics) {
         const offsets = await admin.fetchTopicOffsets(topic);

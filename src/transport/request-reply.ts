@@ -66,20 +66,29 @@ export class RequestReply {
   /** Publishes the request and waits for its reply. `timeoutMs` counts from now. */
   request(envelope: RequestEnvelope, timeoutMs: number): Promise<ReplyEnvelope> {
     const publisher = this.#publisher;
-    if (!publisher) return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first'));
+    if (!publisher)
+      return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first'));
     const id = envelope.correlation_id;
     if (this.#pending.has(id)) {
-      return Promise.reject(new DbBridgeError('CONFIGURATION_ERROR', `correlation id ${id} is already in flight`));
+      return Promise.reject(
+        new DbBridgeError('CONFIGURATION_ERROR', `correlation id ${id} is already in flight`),
+      );
     }
     return new Promise<ReplyEnvelope>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new TimeoutError(timeoutMs));
+        reject(new TimeoutError(timeoutMs, { correlationId: id }));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       publisher
         .publish(this.#options.topics.requested, { key: id, value: JSON.stringify(envelope) })
-        .catch((error) => this.#settle(id, undefined, error instanceof DbBridgeError ? error : new TransportError(String(error))));
+        .catch((error) =>
+          this.#settle(
+            id,
+            undefined,
+            error instanceof DbBridgeError ? error : new TransportError(String(error)),
+          ),
+        );
     });
   }
 
@@ -102,7 +111,9 @@ export class RequestReply {
       this.#settle(
         id,
         undefined,
-        new TransportError(`malformed reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { retryable: false }),
+        new TransportError(`malformed reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
+          retryable: false,
+        }),
       );
       return;
     }
@@ -120,7 +131,11 @@ export class RequestReply {
 
   async stop(): Promise<void> {
     for (const id of [...this.#pending.keys()]) {
-      this.#settle(id, undefined, new DbBridgeError('CLIENT_STOPPED', 'client stopped while the request was pending'));
+      this.#settle(
+        id,
+        undefined,
+        new DbBridgeError('CLIENT_STOPPED', 'client stopped while the request was pending'),
+      );
     }
     const channel = this.#channel;
     const publisher = this.#publisher;

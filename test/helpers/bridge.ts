@@ -1,12 +1,12 @@
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import { inject } from 'vitest';
-import { DatabaseAdapter, type AdapterOptions } from '../../src/adapter/index.js';
+import { type AdapterOptions, DatabaseAdapter } from '../../src/adapter/index.js';
 import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
-import { topicNames, type TopicNames } from '../../src/events/topics.js';
+import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import { KafkaTransport } from '../../src/transport/kafka-transport.js';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -62,7 +62,11 @@ export async function startBridge(
   const { bootstrapServers, databaseUrl } = stack();
   const env = uniqueEnv(name);
   const topics = await createTopics(env);
-  const transport = new KafkaTransport({ brokers: bootstrapServers.split(','), clientId: `adapter-${name}`, logger: silentLogger });
+  const transport = new KafkaTransport({
+    brokers: bootstrapServers.split(','),
+    clientId: `adapter-${name}`,
+    logger: silentLogger,
+  });
   const adapter = new DatabaseAdapter({
     transport,
     databaseUrl,
@@ -80,7 +84,12 @@ export async function startBridge(
     adapter,
     pg: direct,
     async client(clientOptions = {}) {
-      const client = new DatabaseEventClient({ bootstrapServers, topicEnv: env, maxRetries: 0, ...clientOptions });
+      const client = new DatabaseEventClient({
+        bootstrapServers,
+        topicEnv: env,
+        maxRetries: 0,
+        ...clientOptions,
+      });
       clients.push(client);
       await client.start();
       return client;

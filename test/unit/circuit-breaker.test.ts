@@ -38,7 +38,12 @@ describe('CircuitBreaker', () => {
   it('half-open admits one probe; success closes, failure re-opens for another full timeout', () => {
     const c = clock();
     const states: string[] = [];
-    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: c.now, onStateChange: (s) => states.push(s) });
+    const b = new CircuitBreaker({
+      failureThreshold: 1,
+      resetTimeoutMs: 1000,
+      now: c.now,
+      onStateChange: (s) => states.push(s),
+    });
     b.tryAcquire();
     b.failure();
     c.advance(1000);

@@ -19,34 +19,55 @@ function rejection(fn: () => unknown) {
 
 describe('SqlValidator', () => {
   it('lets one SELECT through as a read', () => {
-    expect(v.check('SELECT * FROM agent_execution_logs WHERE agent_name = $1', { kind: 'read' })).toBe('read');
+    expect(v.check('SELECT * FROM agent_execution_logs WHERE agent_name = $1', { kind: 'read' })).toBe(
+      'read',
+    );
     expect(v.check('WITH x AS (SELECT 1) SELECT * FROM x', { kind: 'read' })).toBe('read');
   });
 
   it('a syntax error is DATABASE_OPERATION_FAILED with SQLSTATE 42601 and the parser message', () => {
     const f = rejection(() => v.check('SELET * FROM agent_execution_logs', { kind: 'read' }));
-    expect(f).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '42601', message: 'syntax error at or near "SELET"', position: '1' });
+    expect(f).toMatchObject({
+      code: 'DATABASE_OPERATION_FAILED',
+      sqlstate: '42601',
+      message: 'syntax error at or near "SELET"',
+      position: '1',
+    });
   });
 
   it('refuses more than one statement, and none', () => {
     expect(rejection(() => v.check('SELECT 1; SELECT 2', { kind: 'read' })).code).toBe('VALIDATION_ERROR');
-    expect(rejection(() => v.check('  ;', { kind: 'read' })).message).toMatch(/exactly one SQL statement, got 0/);
+    expect(rejection(() => v.check('  ;', { kind: 'read' })).message).toMatch(
+      /exactly one SQL statement, got 0/,
+    );
   });
 
   it('a SELECT request cannot delete, not even through WITH, nor create tables with SELECT INTO', () => {
     expect(rejection(() => v.check('DELETE FROM t', { kind: 'read' })).code).toBe('VALIDATION_ERROR');
-    expect(rejection(() => v.check('WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', { kind: 'read' })).code).toBe(
+    expect(
+      rejection(() => v.check('WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', { kind: 'read' }))
+        .code,
+    ).toBe('VALIDATION_ERROR');
+    expect(rejection(() => v.check('SELECT * INTO t2 FROM t', { kind: 'read' })).code).toBe(
       'VALIDATION_ERROR',
     );
-    expect(rejection(() => v.check('SELECT * INTO t2 FROM t', { kind: 'read' })).code).toBe('VALIDATION_ERROR');
   });
 
   it('EXECUTE takes DML, refuses session changes always and DDL unless allowed', () => {
     const exec = { kind: 'execute', allowDdl: false } as const;
     expect(v.check('UPDATE t SET a = 1 WHERE b = 2', exec)).toBe('write');
     expect(v.check('INSERT INTO t VALUES (1), (2)', exec)).toBe('write');
-    for (const sql of ['SET statement_timeout = 0', 'BEGIN', 'COMMIT', 'DISCARD ALL', "COPY t FROM PROGRAM 'x'", 'RESET ALL']) {
-      expect(rejection(() => v.check(sql, { kind: 'execute', allowDdl: true })).code, sql).toBe('VALIDATION_ERROR');
+    for (const sql of [
+      'SET statement_timeout = 0',
+      'BEGIN',
+      'COMMIT',
+      'DISCARD ALL',
+      "COPY t FROM PROGRAM 'x'",
+      'RESET ALL',
+    ]) {
+      expect(rejection(() => v.check(sql, { kind: 'execute', allowDdl: true })).code, sql).toBe(
+        'VALIDATION_ERROR',
+      );
     }
     expect(rejection(() => v.check('DROP TABLE t', exec)).message).toMatch(/DBBRIDGE_ALLOW_DDL/);
     expect(v.check('CREATE TABLE t2 (a int)', { kind: 'execute', allowDdl: true })).toBe('ddl');
@@ -54,6 +75,8 @@ describe('SqlValidator', () => {
 
   it('an exact policy takes only its statement kind', () => {
     expect(v.check('DELETE FROM t WHERE a = 1', { kind: 'exact', node: 'DeleteStmt' })).toBe('write');
-    expect(rejection(() => v.check('DROP TABLE t', { kind: 'exact', node: 'DeleteStmt' })).code).toBe('VALIDATION_ERROR');
+    expect(rejection(() => v.check('DROP TABLE t', { kind: 'exact', node: 'DeleteStmt' })).code).toBe(
+      'VALIDATION_ERROR',
+    );
   });
 });
