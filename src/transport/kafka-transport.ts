@@ -184,15 +184,16 @@ export class KafkaTransport implements Transport {
   }
 
   /**
-   * A private consumer group (one member) pinned to one partition of the reply topics. Before the
-   * group starts, its committed offsets are set to the current end of each topic, so the reader
-   * starts exactly there: no old reply is read, and no reply produced after this call is missed.
+   * A private consumer group (one member) pinned to one partition of the reply topics. The end of
+   * each topic is read before the group starts, and the reader is moved there as soon as it joins,
+   * before this resolves: no old reply is read, and no reply produced after this call is missed.
    */
   async openReplyChannel(options: ReplyChannelOptions): Promise<ReplyChannel> {
     const admin = this.#requireAdmin();
     const topics = [...options.topics];
     const groupId = `dbbridge-reply-${this.#options.clientId}-${uuidv4()}`;
     let partition: number;
+    const startAt = new Map<string, string>();
     try {
       const metadata = await admin.fetchTopicMetadata({ topics });
       const counts = metadata.topics.map((t) => t.partitions.length);
@@ -200,17 +201,13 @@ export class KafkaTransport implements Transport {
       if (!(available > 0)) throw new TransportError(`reply topics ${topics.join(', ')} have no partitions`);
       partition = options.partition ?? Math.floor(Math.random() * available);
       if (partition >= available) {
-        throw new TransportError(
-          `reply partition ${partition} does not exist (reply topics have ${available})`,
-          {
-            retryable: false,
-          },
-        );
+        throw new TransportError(`reply partition ${partition} does not exist (reply topics have ${available})`, {
+          retryable: false,
+        });
       }
       for (const topic of topics) {
         const offsets = await admin.fetchTopicOffsets(topic);
-        const high = offsets.find((o) => o.partition === partition)?.high ?? '0';
-        await admin.setOffsets({ groupId, topic, partitions: [{ partition, offset: high }] });
+        startAt.set(topic, offsets.find((o) => o.partition === partition)?.high ?? '0');
       }
     } catch (error) {
       throw wrap('reply channel set-up')(error);
@@ -227,12 +224,21 @@ export class KafkaTransport implements Transport {
     });
     this.#consumers.add(consumer);
     let assigned = false;
+    let positioned = false;
     const joined = new Promise<void>((resolve, reject) => {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const mine = topics.every((t) => payload.memberAssignment[t]?.includes(partition));
         assigned = mine;
-        if (mine) resolve();
-        else reject(new TransportError(`reply partition ${partition} was not assigned to this reader`));
+        if (!mine) {
+          reject(new TransportError(`reply partition ${partition} was not assigned to this reader`));
+          return;
+        }
+        if (!positioned) {
+          // Later joins (after a rebalance) resume from the offsets committed since.
+          positioned = true;
+          for (const topic of topics) consumer.seek({ topic, partition, offset: startAt.get(topic) ?? '0' });
+        }
+        resolve();
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         assigned = false;
@@ -252,7 +258,8 @@ export class KafkaTransport implements Transport {
       await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: false });
       await consumer.run({
-        autoCommit: false,
+        autoCommit: true,
+        autoCommitInterval: 1000,
         eachBatchAutoResolve: true,
         eachBatch: async ({ batch }) => {
           for (const m of batch.messages) {
