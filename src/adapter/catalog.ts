@@ -1,4 +1,6 @@
 import type { Pool } from 'pg';
+import { toFailure } from './error-mapping.js';
+import { RequestRejected } from './failures.js';
 
 export interface ColumnMeta {
   readonly name: string;
@@ -74,7 +76,13 @@ export class Catalog {
   }
 
   async #load(): Promise<void> {
-    const { rows } = await this.#pool.query<CatalogRow>(CATALOG_SQL);
+    let rows: CatalogRow[];
+    try {
+      rows = (await this.#pool.query<CatalogRow>(CATALOG_SQL)).rows;
+    } catch (error) {
+      // The request's own statement never ran: a failure here is always safe to retry.
+      throw new RequestRejected(toFailure(error, 'connect'));
+    }
     const tables = new Map<
       string,
       { schema: string; name: string; columns: Map<string, ColumnMeta>; primaryKey: string[] }
