@@ -235,9 +235,9 @@ export class DatabaseEventClient implements AsyncDisposable {
     const wire: RequestPayload = {
       ...payload,
       options: {
+        row_format: 'pg_text',
         ...payload.options,
         timeout_ms: timeoutMs,
-        row_format: 'pg_text',
         ...(options.maxRows === undefined ? {} : { max_rows: options.maxRows }),
       },
     };
