@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { assertNodeVersion, readEnv } from '../env.js';
 import { jsonLogger } from '../logger.js';
 import { KafkaTransport } from '../transport/kafka-transport.js';
@@ -50,7 +51,7 @@ export async function main(): Promise<void> {
   process.send?.('ready');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error) => {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);

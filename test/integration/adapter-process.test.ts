@@ -1,0 +1,74 @@
+/** The adapter as a process: started from the environment, and on SIGTERM it answers what is in flight, then exits 0. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseEventClient } from '../../src/index.js';
+import { createTopics, stack, uniqueEnv } from '../helpers/bridge.js';
+import { DatabaseEventClient as Client } from '../../src/index.js';
+import pg from 'pg';
+
+const root = join(import.meta.dirname, '..', '..');
+let child: ChildProcess;
+let logs = '';
+let client: DatabaseEventClient;
+let direct: pg.Pool;
+const env = uniqueEnv('proc');
+
+beforeAll(async () => {
+  await createTopics(env);
+  direct = new pg.Pool({ connectionString: stack().databaseUrl, max: 2 });
+  child = spawn(join(root, 'node_modules/.bin/node'), ['--import', 'tsx', 'src/adapter/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      KAFKA_BOOTSTRAP_SERVERS: stack().bootstrapServers,
+      DATABASE_URL: stack().databaseUrl,
+      DBBRIDGE_ENV: env,
+      DBBRIDGE_ADAPTER_GROUP: `adapter-${env}`,
+      DBBRIDGE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr?.on('data', (d) => {
+    logs += d;
+  });
+  const deadline = Date.now() + 60_000;
+  while (!logs.includes('adapter ready')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`adapter did not start:\n${logs}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  client = new Client({ bootstrapServers: stack().bootstrapServers, topicEnv: env, maxRetries: 0 });
+  await client.start();
+});
+
+afterAll(async () => {
+  await client?.stop();
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  await direct?.end();
+});
+
+describe('adapter process', () => {
+  it('answers, and on SIGTERM finishes and answers the requests in flight before exiting 0', async () => {
+    expect(await client.query('SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
+    const marker = `inflight-${env}`;
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      client.query<{ i: number }>(`SELECT pg_sleep(1.5), $1::int AS i, '${marker}' AS m`, [i], { timeoutMs: 20_000 }),
+    );
+    // Wait until all five are running on PostgreSQL, then ask the adapter to stop.
+    for (let n = 0; n < 5; ) {
+      const { rows } = await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`, [
+        `%${marker}%`,
+      ]);
+      n = rows[0].n;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r[0]?.i)).toEqual([0, 1, 2, 3, 4]);
+    expect(await exited).toBe(0);
+    expect(logs).toContain('"msg":"adapter stopped"');
+    // No adapter is left: a new request is not answered.
+    await expect(client.query('SELECT 1', [], 1000)).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' });
+  });
+});
