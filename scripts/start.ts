@@ -13,9 +13,19 @@ async function main(): Promise<void> {
   assertNodeVersion();
   const out = (line = '') => process.stdout.write(`${line}\n`);
   const stack = await stackUp();
-  const env = readEnv({ ...process.env, KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBootstrapServers, DATABASE_URL: stack.databaseUrl });
-  const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL === 'info' ? 'warn' : env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
-  const transport = new KafkaTransport({ brokers: stack.kafkaBootstrapServers.split(','), clientId: 'dbbridge-adapter', logger });
+  const env = readEnv({
+    ...process.env,
+    KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBootstrapServers,
+    DATABASE_URL: stack.databaseUrl,
+  });
+  const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL === 'info' ? 'warn' : env.DBBRIDGE_LOG_LEVEL, {
+    service: 'dbbridge-adapter',
+  });
+  const transport = new KafkaTransport({
+    brokers: stack.kafkaBootstrapServers.split(','),
+    clientId: 'dbbridge-adapter',
+    logger,
+  });
   const adapter = new DatabaseAdapter({
     transport,
     databaseUrl: stack.databaseUrl,
@@ -28,7 +38,10 @@ async function main(): Promise<void> {
   });
   await adapter.start();
 
-  const client = await openDatabaseEventClient({ bootstrapServers: stack.kafkaBootstrapServers, topicEnv: env.DBBRIDGE_ENV });
+  const client = await openDatabaseEventClient({
+    bootstrapServers: stack.kafkaBootstrapServers,
+    topicEnv: env.DBBRIDGE_ENV,
+  });
   const started = performance.now();
   const [row] = await client.query<{ executions: string; decisions: string; injections: string }>(
     `SELECT (SELECT count(*) FROM agent_execution_logs) AS executions,
@@ -40,7 +53,9 @@ async function main(): Promise<void> {
 
   out('dbbridge is up.');
   out(`  round trip through Kafka -> adapter -> PostgreSQL -> Kafka: ${ms} ms`);
-  out(`  rows: agent_execution_logs=${row?.executions} agent_routing_decisions=${row?.decisions} agent_manifest_injections=${row?.injections}`);
+  out(
+    `  rows: agent_execution_logs=${row?.executions} agent_routing_decisions=${row?.decisions} agent_manifest_injections=${row?.injections}`,
+  );
   out();
   out('Connect from another shell:');
   out(`  export KAFKA_BOOTSTRAP_SERVERS=${stack.kafkaBootstrapServers}`);
@@ -58,7 +73,8 @@ async function main(): Promise<void> {
   out('Stopping...');
   await adapter.stop();
   await transport.close();
-  if (stack.startedKafka || stack.startedPostgres) await stackDown({ kafka: stack.startedKafka, postgres: stack.startedPostgres });
+  if (stack.startedKafka || stack.startedPostgres)
+    await stackDown({ kafka: stack.startedKafka, postgres: stack.startedPostgres });
 }
 
 main().then(

@@ -201,9 +201,12 @@ export class KafkaTransport implements Transport {
       if (!(available > 0)) throw new TransportError(`reply topics ${topics.join(', ')} have no partitions`);
       partition = options.partition ?? Math.floor(Math.random() * available);
       if (partition >= available) {
-        throw new TransportError(`reply partition ${partition} does not exist (reply topics have ${available})`, {
-          retryable: false,
-        });
+        throw new TransportError(
+          `reply partition ${partition} does not exist (reply topics have ${available})`,
+          {
+            retryable: false,
+          },
+        );
       }
       for (const topic of topics) {
         const offsets = await admin.fetchTopicOffsets(topic);

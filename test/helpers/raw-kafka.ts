@@ -6,13 +6,26 @@ import { stack } from './bridge.js';
  * client" (a Python service, kcat) writing and reading the seed's JSON by hand.
  */
 export async function rawKafka(name: string) {
-  const kafka = new Kafka({ clientId: `raw-${name}`, brokers: stack().bootstrapServers.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: `raw-${name}`,
+    brokers: stack().bootstrapServers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   const producer: Producer = kafka.producer();
   await producer.connect();
   const consumers: Consumer[] = [];
   return {
     async send(topic: string, value: string | Buffer, options: { key?: string; partition?: number } = {}) {
-      await producer.send({ topic, messages: [{ value, key: options.key ?? null, ...(options.partition === undefined ? {} : { partition: options.partition }) }] });
+      await producer.send({
+        topic,
+        messages: [
+          {
+            value,
+            key: options.key ?? null,
+            ...(options.partition === undefined ? {} : { partition: options.partition }),
+          },
+        ],
+      });
     },
     async sendMany(topic: string, messages: { value: string; partition?: number }[]) {
       await producer.send({ topic, messages });
@@ -36,7 +49,8 @@ export async function rawKafka(name: string) {
           for (;;) {
             const found = received.find(predicate);
             if (found) return found;
-            if (Date.now() > deadline) throw new Error(`no matching message within ${timeoutMs} ms (${received.length} seen)`);
+            if (Date.now() > deadline)
+              throw new Error(`no matching message within ${timeoutMs} ms (${received.length} seen)`);
             await new Promise((r) => setTimeout(r, 25));
           }
         },

@@ -1,11 +1,11 @@
 /** The adapter as a process: started from the environment, and on SIGTERM it answers what is in flight, then exits 0. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseEventClient } from '../../src/index.js';
-import { createTopics, stack, uniqueEnv } from '../helpers/bridge.js';
 import { DatabaseEventClient as Client } from '../../src/index.js';
-import pg from 'pg';
+import { createTopics, stack, uniqueEnv } from '../helpers/bridge.js';
 
 const root = join(import.meta.dirname, '..', '..');
 let child: ChildProcess;
@@ -52,13 +52,16 @@ describe('adapter process', () => {
     expect(await client.query('SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
     const marker = `inflight-${env}`;
     const pending = Array.from({ length: 5 }, (_, i) =>
-      client.query<{ i: number }>(`SELECT pg_sleep(1.5), $1::int AS i, '${marker}' AS m`, [i], { timeoutMs: 20_000 }),
+      client.query<{ i: number }>(`SELECT pg_sleep(1.5), $1::int AS i, '${marker}' AS m`, [i], {
+        timeoutMs: 20_000,
+      }),
     );
     // Wait until all five are running on PostgreSQL, then ask the adapter to stop.
     for (let n = 0; n < 5; ) {
-      const { rows } = await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`, [
-        `%${marker}%`,
-      ]);
+      const { rows } = await direct.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`,
+        [`%${marker}%`],
+      );
       n = rows[0].n;
       await new Promise((r) => setTimeout(r, 20));
     }

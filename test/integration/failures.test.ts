@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseError, DatabaseEventClient, TimeoutError, TransportError } from '../../src/index.js';
-import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
+import { type Bridge, startBridge } from '../helpers/bridge.js';
 import { rawKafka } from '../helpers/raw-kafka.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/stack.js';
 
@@ -23,9 +23,16 @@ async function count(table: string) {
 
 describe('SQL and validation errors come back within the round trip', () => {
   it('a syntax error is DATABASE_OPERATION_FAILED with SQLSTATE 42601, not a timeout', async () => {
-    const error = await db.query('SELET * FROM agent_execution_logs', [], { timeoutMs: 10_000 }).catch((e) => e);
+    const error = await db
+      .query('SELET * FROM agent_execution_logs', [], { timeoutMs: 10_000 })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(DatabaseError);
-    expect(error).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '42601', errorType: 'PostgresError', position: '1' });
+    expect(error).toMatchObject({
+      code: 'DATABASE_OPERATION_FAILED',
+      sqlstate: '42601',
+      errorType: 'PostgresError',
+      position: '1',
+    });
     expect(error.message).toBe('DATABASE_OPERATION_FAILED: syntax error at or near "SELET"');
   });
 
@@ -51,37 +58,53 @@ describe('SQL and validation errors come back within the round trip', () => {
         routing_strategy: 's',
       })
       .catch((e) => e);
-    expect(error).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '23514', table: 'agent_routing_decisions' });
+    expect(error).toMatchObject({
+      code: 'DATABASE_OPERATION_FAILED',
+      sqlstate: '23514',
+      table: 'agent_routing_decisions',
+    });
     expect(error.constraint).toBeTruthy();
     expect(await count('agent_routing_decisions')).toBe(before);
   });
 
   it('UPDATE and DELETE with an empty where are refused', async () => {
-    await expect(db.update('agent_execution_logs', { status: 'x' }, {})).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(db.update('agent_execution_logs', { status: 'x' }, {})).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
     await expect(db.delete('agent_execution_logs', {})).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
   });
 
   it('a SELECT request cannot write: not by DELETE, not by a writing CTE, not inside a function', async () => {
-    await expect(db.query('DELETE FROM agent_execution_logs')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(db.query('DELETE FROM agent_execution_logs')).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
     await expect(
       db.query('WITH d AS (DELETE FROM agent_execution_logs RETURNING *) SELECT count(*) FROM d'),
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     await bridge.pg.query(`CREATE OR REPLACE FUNCTION dbbridge_test_write() RETURNS int LANGUAGE sql AS $$
       INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ('sneaky', gen_random_uuid()) RETURNING 1 $$`);
     const before = await count('agent_execution_logs');
-    await expect(db.query('SELECT dbbridge_test_write()')).rejects.toMatchObject({ code: 'VALIDATION_ERROR', sqlstate: '25006' });
+    await expect(db.query('SELECT dbbridge_test_write()')).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      sqlstate: '25006',
+    });
     expect(await count('agent_execution_logs')).toBe(before);
   });
 
   it('EXECUTE refuses session changes and, by default, DDL', async () => {
     await expect(db.execute('SET statement_timeout = 0')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
-    await expect(db.execute('DROP TABLE agent_execution_logs')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(db.execute('DROP TABLE agent_execution_logs')).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
     await expect(db.execute('SELECT 1; SELECT 2')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(await count('agent_execution_logs')).toBeGreaterThan(-1);
   });
 
   it('max_rows caps the rows and flags the cut', async () => {
-    const result = await db.request({ operation_type: 'SELECT', sql: 'SELECT g FROM generate_series(1, 10) g' }, { maxRows: 4 });
+    const result = await db.request(
+      { operation_type: 'SELECT', sql: 'SELECT g FROM generate_series(1, 10) g' },
+      { maxRows: 4 },
+    );
     expect(result.rows).toEqual([{ g: 1 }, { g: 2 }, { g: 3 }, { g: 4 }]);
     expect(result.truncated).toBe(true);
     const all = await db.request({ operation_type: 'SELECT', sql: 'SELECT g FROM generate_series(1, 10) g' });
@@ -94,7 +117,9 @@ describe('SQL and validation errors come back within the round trip', () => {
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error).toMatchObject({ code: 'TIMEOUT_ERROR', sqlstate: '57014' });
     expect(error.message).toMatch(/^Request timeout after 800ms/);
-    const rows = await Promise.all(Array.from({ length: 12 }, (_, i) => db.query('SELECT $1::int AS i', [i])));
+    const rows = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => db.query('SELECT $1::int AS i', [i])),
+    );
     expect(rows.map((r) => r[0]?.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
 
@@ -115,7 +140,8 @@ describe('SQL and validation errors come back within the round trip', () => {
           payload: { operation_type: 'SELECT', sql: 'SELECT 1' },
         }),
       );
-      for (let i = 0; i < 200 && bridge.adapter.stats.expired === before; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && bridge.adapter.stats.expired === before; i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(bridge.adapter.stats.expired).toBe(before + 1);
     } finally {
       await raw.close();
@@ -148,7 +174,8 @@ describe('when parts are missing', () => {
     const idle = await startBridge('client-breaker', { adapterRunning: false });
     try {
       const client = await idle.client({ circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 60_000 } });
-      for (let i = 0; i < 2; i++) await expect(client.query('SELECT 1', [], 300)).rejects.toBeInstanceOf(TimeoutError);
+      for (let i = 0; i < 2; i++)
+        await expect(client.query('SELECT 1', [], 300)).rejects.toBeInstanceOf(TimeoutError);
       expect(client.circuitBreakerState).toBe('OPEN');
       const error = await client.query('SELECT 1', [], 300).catch((e) => e);
       expect(error).toBeInstanceOf(DatabaseError);
@@ -166,7 +193,11 @@ describe('PostgreSQL outage', () => {
   beforeAll(async () => {
     pgServer = await startThrowawayPostgres(`outage-${process.pid}`);
     outage = await startBridge('outage', {
-      adapter: { databaseUrl: pgServer.url, breaker: { failureThreshold: 2, resetTimeoutMs: 1500 }, connectionTimeoutMs: 2000 },
+      adapter: {
+        databaseUrl: pgServer.url,
+        breaker: { failureThreshold: 2, resetTimeoutMs: 1500 },
+        connectionTimeoutMs: 2000,
+      },
     });
   });
   afterAll(async () => {
@@ -185,7 +216,11 @@ describe('PostgreSQL outage', () => {
       expect(error).toBeInstanceOf(DatabaseError);
       codes.push(error.code);
     }
-    expect(codes).toEqual(['DATABASE_CONNECTION_FAILED', 'DATABASE_CONNECTION_FAILED', 'CIRCUIT_BREAKER_OPEN']);
+    expect(codes).toEqual([
+      'DATABASE_CONNECTION_FAILED',
+      'DATABASE_CONNECTION_FAILED',
+      'CIRCUIT_BREAKER_OPEN',
+    ]);
     expect(outage.adapter.breakerState).toBe('OPEN');
 
     await pgServer.start();
@@ -210,7 +245,9 @@ describe('PostgreSQL outage', () => {
     });
     await pgServer.stop();
     try {
-      const error = await client.insert('agent_execution_logs', { agent_name: 'retry', correlation_id: randomUUID() }).catch((e) => e);
+      const error = await client
+        .insert('agent_execution_logs', { agent_name: 'retry', correlation_id: randomUUID() })
+        .catch((e) => e);
       expect(error).toBeInstanceOf(DatabaseError);
       expect(['DATABASE_CONNECTION_FAILED', 'CIRCUIT_BREAKER_OPEN']).toContain(error.code);
       expect(error.executed).toBe(false);

@@ -27,7 +27,9 @@ describe('reply isolation', () => {
     expect([a.replyPartition, b.replyPartition]).toEqual([3, 7]);
     const ask = (client: typeof a, who: string) =>
       Promise.all(
-        Array.from({ length: 40 }, (_, i) => client.query<{ who: string; i: number }>('SELECT $1::text AS who, $2::int AS i', [who, i])),
+        Array.from({ length: 40 }, (_, i) =>
+          client.query<{ who: string; i: number }>('SELECT $1::text AS who, $2::int AS i', [who, i]),
+        ),
       );
     const [ra, rb] = await Promise.all([ask(a, 'a'), ask(b, 'b')]);
     expect(ra.map((r) => r[0])).toEqual(Array.from({ length: 40 }, (_, i) => ({ who: 'a', i })));
@@ -49,7 +51,13 @@ describe('reply isolation', () => {
           correlation_id: randomUUID(),
           timestamp: new Date().toISOString(),
           service: 'database-adapter-effect',
-          payload: { operation_type: 'SELECT', rows: [{ i }], row_count: 1, execution_time_ms: 1, metadata: { cached: false, circuit_breaker_state: 'CLOSED' } },
+          payload: {
+            operation_type: 'SELECT',
+            rows: [{ i }],
+            row_count: 1,
+            execution_time_ms: 1,
+            metadata: { cached: false, circuit_breaker_state: 'CLOSED' },
+          },
         }),
       });
       for (let batch = 0; batch < 6; batch++) {

@@ -125,17 +125,34 @@ describe('a matrix of column types', () => {
   });
 
   it('parameters round-trip through SELECT: Date, bigint, Buffer, objects for jsonb, arrays', async () => {
-    const sql = 'SELECT $1::timestamptz AS d, $2::int8 AS b, $3::bytea AS buf, $4::jsonb AS j, $5::int[] AS a, $6::text[] AS t, $7::numeric AS n';
-    const params = [when, 2n ** 62n, Buffer.from('bytes'), { x: [1, { y: 'z' }] }, [1, 2, 3], ['x', null], '0.1'];
+    const sql =
+      'SELECT $1::timestamptz AS d, $2::int8 AS b, $3::bytea AS buf, $4::jsonb AS j, $5::int[] AS a, $6::text[] AS t, $7::numeric AS n';
+    const params = [
+      when,
+      2n ** 62n,
+      Buffer.from('bytes'),
+      { x: [1, { y: 'z' }] },
+      [1, 2, 3],
+      ['x', null],
+      '0.1',
+    ];
     const viaBridge = await db.query(sql, params);
     expect(viaBridge).toEqual((await bridge.pg.query(sql, params)).rows);
     expect(viaBridge[0]?.d).toEqual(when);
   });
 
   it('seed-format readers get natural JSON for the same row (numbers usable as numbers)', async () => {
-    const result = await db.request({ operation_type: 'SELECT', sql: `SELECT c_float8, c_numeric_scale, c_int8, c_jsonb FROM ${table} WHERE src = 'bridge'`, options: { row_format: 'objects' } });
+    const result = await db.request({
+      operation_type: 'SELECT',
+      sql: `SELECT c_float8, c_numeric_scale, c_int8, c_jsonb FROM ${table} WHERE src = 'bridge'`,
+      options: { row_format: 'objects' },
+    });
     expect(result.fields).toEqual([]);
-    expect(result.rows[0]).toMatchObject({ c_float8: 1.0000001, c_numeric_scale: 0.9234, c_int8: '9007199254740993' });
+    expect(result.rows[0]).toMatchObject({
+      c_float8: 1.0000001,
+      c_numeric_scale: 0.9234,
+      c_int8: '9007199254740993',
+    });
   });
 });
 

@@ -79,7 +79,10 @@ describe('seed JSON by hand', () => {
   });
 
   it('a syntax error gets a DATABASE_QUERY_FAILED reply in the seed format, with `error` for older readers', async () => {
-    const { correlationId, json } = seedRequest({ operation_type: 'SELECT', sql: 'SELET * FROM agent_execution_logs' });
+    const { correlationId, json } = seedRequest({
+      operation_type: 'SELECT',
+      sql: 'SELET * FROM agent_execution_logs',
+    });
     await raw.send(bridge.topics.requested, json);
     const reply = await replies.waitFor((m) => m.value.correlation_id === correlationId);
     expect(reply.topic).toBe(bridge.topics.failed);
@@ -106,7 +109,10 @@ describe('seed JSON by hand', () => {
     });
     await raw.send(bridge.topics.requested, insert.json);
     const inserted = await replies.waitFor((m) => m.value.correlation_id === insert.correlationId);
-    expect(CompletedEnvelope.parse(inserted.value).payload).toMatchObject({ rows: [{ execution_id: executionId }], row_count: 1 });
+    expect(CompletedEnvelope.parse(inserted.value).payload).toMatchObject({
+      rows: [{ execution_id: executionId }],
+      row_count: 1,
+    });
 
     const update = seedRequest({
       operation_type: 'UPDATE',
@@ -120,19 +126,33 @@ describe('seed JSON by hand', () => {
     const updated = await replies.waitFor((m) => m.value.correlation_id === update.correlationId);
     const payload = CompletedEnvelope.parse(updated.value).payload;
     expect(payload.rows).toHaveLength(1);
-    expect(payload.rows[0]).toMatchObject({ execution_id: executionId, status: 'success', quality_score: 0.95, agent_name: agentName });
+    expect(payload.rows[0]).toMatchObject({
+      execution_id: executionId,
+      status: 'success',
+      quality_score: 0.95,
+      agent_name: agentName,
+    });
   });
 
   it('the older dialect: QUERY with payload.query, QUERY with entity_type + filters + limit, UPSERT', async () => {
     const q = seedRequest({ operation_type: 'QUERY', query: 'SELECT $1::int + 1 AS n', params: [41] });
     await raw.send(bridge.topics.requested, q.json);
-    expect(CompletedEnvelope.parse((await replies.waitFor((m) => m.value.correlation_id === q.correlationId)).value).payload.rows).toEqual([
-      { n: 42 },
-    ]);
+    expect(
+      CompletedEnvelope.parse(
+        (await replies.waitFor((m) => m.value.correlation_id === q.correlationId)).value,
+      ).payload.rows,
+    ).toEqual([{ n: 42 }]);
 
-    const t = seedRequest({ operation_type: 'QUERY', entity_type: 'agent_routing_decisions', filters: { selected_agent: agentName }, limit: 5 });
+    const t = seedRequest({
+      operation_type: 'QUERY',
+      entity_type: 'agent_routing_decisions',
+      filters: { selected_agent: agentName },
+      limit: 5,
+    });
     await raw.send(bridge.topics.requested, t.json);
-    const tableRows = CompletedEnvelope.parse((await replies.waitFor((m) => m.value.correlation_id === t.correlationId)).value).payload.rows;
+    const tableRows = CompletedEnvelope.parse(
+      (await replies.waitFor((m) => m.value.correlation_id === t.correlationId)).value,
+    ).payload.rows;
     expect(tableRows).toHaveLength(1);
     expect(tableRows[0]).toMatchObject({ selected_agent: agentName, user_request: 'hand-written' });
 
@@ -146,12 +166,20 @@ describe('seed JSON by hand', () => {
       await raw.send(bridge.topics.requested, u.json);
       await replies.waitFor((m) => m.value.correlation_id === u.correlationId);
     }
-    expect((await bridge.pg.query('SELECT status FROM agent_execution_logs WHERE execution_id = $1', [id])).rows).toEqual([{ status: 'second' }]);
+    expect(
+      (await bridge.pg.query('SELECT status FROM agent_execution_logs WHERE execution_id = $1', [id])).rows,
+    ).toEqual([{ status: 'second' }]);
 
     const bad = seedRequest({ operation_type: 'QUERY', query: 'SELECT * FROM no_such_table' });
     await raw.send(bridge.topics.requested, bad.json);
-    const failed = FailedEnvelope.parse((await replies.waitFor((m) => m.value.correlation_id === bad.correlationId)).value);
-    expect(failed.payload).toMatchObject({ operation_type: 'QUERY', error_code: 'DATABASE_OPERATION_FAILED', sqlstate: '42P01' });
+    const failed = FailedEnvelope.parse(
+      (await replies.waitFor((m) => m.value.correlation_id === bad.correlationId)).value,
+    );
+    expect(failed.payload).toMatchObject({
+      operation_type: 'QUERY',
+      error_code: 'DATABASE_OPERATION_FAILED',
+      sqlstate: '42P01',
+    });
     expect(failed.payload.error).toBe('relation "no_such_table" does not exist');
   });
 });
@@ -163,9 +191,15 @@ describe('garbage on the request topic', () => {
     await raw.send(bridge.topics.requested, '{"no": "correlation id"}');
     await raw.send(bridge.topics.requested, 'null');
     const readable = randomUUID();
-    await raw.send(bridge.topics.requested, JSON.stringify({ correlation_id: readable, payload: { operation_type: 'DROP' } }));
+    await raw.send(
+      bridge.topics.requested,
+      JSON.stringify({ correlation_id: readable, payload: { operation_type: 'DROP' } }),
+    );
     const truncated = randomUUID();
-    await raw.send(bridge.topics.requested, `{"event_id": "x", "correlation_id": "${truncated}", "payload": {"sql": "SELE`);
+    await raw.send(
+      bridge.topics.requested,
+      `{"event_id": "x", "correlation_id": "${truncated}", "payload": {"sql": "SELE`,
+    );
 
     for (const id of [readable, truncated]) {
       const reply = await replies.waitFor((m) => m.value.correlation_id === id);
@@ -175,9 +209,11 @@ describe('garbage on the request topic', () => {
     // The adapter still answers real requests afterwards.
     const ok = seedRequest({ operation_type: 'SELECT', sql: 'SELECT 1 AS one' });
     await raw.send(bridge.topics.requested, ok.json);
-    expect(CompletedEnvelope.parse((await replies.waitFor((m) => m.value.correlation_id === ok.correlationId)).value).payload.rows).toEqual([
-      { one: 1 },
-    ]);
+    expect(
+      CompletedEnvelope.parse(
+        (await replies.waitFor((m) => m.value.correlation_id === ok.correlationId)).value,
+      ).payload.rows,
+    ).toEqual([{ one: 1 }]);
     const after = bridge.adapter.stats;
     expect(after.malformed - before.malformed).toBe(3);
     expect(after.failed - before.failed).toBe(2);
