@@ -74,6 +74,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** The acquired call never reached the resource (e.g. refused by validation): forget it. */
+  cancel(): void {
+    this.#probeInFlight = false;
+  }
+
   #transition(state: BreakerState): void {
     if (this.#state === state) return;
     this.#state = state;

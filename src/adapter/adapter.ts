@@ -1,7 +1,8 @@
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
 import { isSaneId } from '../events/ids.js';
-import type { CompletedPayload } from '../events/reply.js';
+import type { BreakerState } from '../events/error-codes.js';
+import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
 import { naturalRows } from '../events/values.js';
@@ -9,13 +10,15 @@ import { type Logger, silentLogger } from '../logger.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
 import { toFailure } from './error-mapping.js';
-import { Executor, type ExecutorOptions } from './executor.js';
+import { Executor, type ExecutorOptions, type StatementResult as ExecResult } from './executor.js';
+import { isConnectionError } from './error-mapping.js';
+import { type TransactionOptions, Transactions } from './transactions.js';
 import { RequestRejected, validationError } from './failures.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
-import { SqlValidator } from './sql-validator.js';
-import { buildStatement, type Statement } from './statement-builder.js';
+import { SqlValidator, type StatementPolicy } from './sql-validator.js';
+import { buildStatement } from './statement-builder.js';
 
 export interface AdapterOptions extends ExecutorOptions {
   readonly transport: Transport;
@@ -37,6 +40,14 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly commitIntervalMs?: number;
   /** Longest wait for in-flight requests on stop, ms. Default 30000. */
   readonly shutdownTimeoutMs?: number;
+  /** Interactive transactions: idle timeout, lifetime, how many may be open. */
+  readonly transactions?: TransactionOptions;
+  /** Chunked results: about this many bytes of rows per reply message. Default 256 KiB. */
+  readonly chunkBytes?: number;
+  /** Largest reply message, bytes (Kafka's default limit is about 1 MB). Default 1000000. */
+  readonly maxMessageBytes?: number;
+  /** Largest result, chunked or not, bytes. Default 256 MiB. */
+  readonly maxResultBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -56,6 +67,17 @@ type Reply =
   | { kind: 'completed'; payload: CompletedPayload }
   | { kind: 'failed'; failure: Failure; sql?: string };
 
+/** What running a request produced, before it becomes a reply. */
+interface ResultParts {
+  readonly result: ExecResult;
+  readonly transactionId?: string;
+  readonly batch?: readonly ExecResult[];
+}
+
+function emptyResult(command: string): ExecResult {
+  return { command, rowCount: 0, columns: [], textRows: [], truncated: false };
+}
+
 /**
  * The adapter service: consumes query requests in a consumer group, runs them on PostgreSQL, and
  * publishes a completed or failed reply for every request it can read. Offsets are committed only
@@ -70,6 +92,7 @@ export class DatabaseAdapter {
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
+  readonly #transactions: Transactions;
   readonly #stats: AdapterStats = {
     received: 0,
     completed: 0,
@@ -91,6 +114,10 @@ export class DatabaseAdapter {
     this.#executor = new Executor(options);
     this.#catalog = new Catalog(this.#executor.pool);
     this.#slots = new Semaphore(options.maxInFlight ?? options.poolMax ?? 20);
+    this.#transactions = new Transactions(this.#executor, this.#logger, {
+      ...options.transactions,
+      poolMax: options.poolMax ?? 20,
+    });
     this.#breaker = new CircuitBreaker({
       failureThreshold: options.breaker?.failureThreshold ?? 3,
       resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 30_000,
@@ -141,6 +168,7 @@ export class DatabaseAdapter {
     }
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#commit();
+    await this.#transactions.closeAll();
     await this.#consumer?.close();
     await this.#publisher?.close();
     await this.#executor.close();
@@ -212,61 +240,209 @@ export class DatabaseAdapter {
     return this.#publish(request, reply);
   }
 
+  /**
+   * Runs one request and returns its final reply (chunks of a large result are published on the
+   * way). Validation and, inside a transaction, queueing happen before the first await, so the
+   * statements of one transaction run in the order they arrived.
+   */
   async #execute(request: RequestEnvelope): Promise<Reply> {
     const payload = request.payload;
     const started = performance.now();
     let sql: string | undefined;
+    const failed = (failure: Failure): Reply => ({ kind: 'failed', failure, ...(sql ? { sql } : {}) });
+    let work: () => Promise<ResultParts>;
+    let operation: ReturnType<typeof toOperation>;
     try {
-      const operation = toOperation(payload, this.#options.allowDdl ?? false);
-      let statement: Statement | undefined;
-      if (operation.kind === 'sql') {
-        sql = operation.sql;
-        const validator = this.#validator as SqlValidator;
-        const cls = validator.check(operation.sql, operation.policy);
-        statement = { text: operation.sql, values: [...operation.params], readOnly: cls === 'read' };
-      }
-      if (!this.#breaker.tryAcquire()) {
-        return { kind: 'failed', failure: breakerOpen(this.#breaker.retryAfterMs), ...(sql ? { sql } : {}) };
+      operation = toOperation(payload, this.#options.allowDdl ?? false);
+    } catch (error) {
+      return failed(error instanceof RequestRejected ? error.failure : validationError(String(error)).failure);
+    }
+    if (!this.#breaker.tryAcquire()) return failed(breakerOpen(this.#breaker.retryAfterMs));
+    try {
+      const validator = this.#validator as SqlValidator;
+      const allowDdl = this.#options.allowDdl ?? false;
+      const timeoutMs = this.#statementTimeout(request);
+      const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
+      const chunker = this.#chunker(request);
+      switch (operation.kind) {
+        case 'sql': {
+          sql = operation.sql;
+          const txId = operation.transactionId;
+          const policy: StatementPolicy =
+            txId !== undefined && operation.policy.kind === 'execute' ? { kind: 'transaction', allowDdl } : operation.policy;
+          const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
+          const text = operation.sql;
+          const values = [...operation.params];
+          const options = { readOnly, maxRows, timeoutMs, ...chunker.runOptions };
+          if (txId === undefined) {
+            work = async () => ({ result: await this.#executor.run(text, values, options) });
+          } else {
+            const queued = this.#transactions.run(txId, (client) => this.#executor.runOn(client, text, values, options));
+            work = async () => ({ result: await queued });
+          }
+          break;
+        }
+        case 'begin':
+          work = async () => ({ result: emptyResult('BEGIN'), transactionId: await this.#transactions.begin(operation.settings) });
+          break;
+        case 'end': {
+          const ended = this.#transactions.end(operation.transactionId, operation.action);
+          work = async () => ({ result: emptyResult(await ended) });
+          break;
+        }
+        case 'batch': {
+          for (const statement of operation.statements) validator.check(statement.sql, { kind: 'execute', allowDdl });
+          work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
+          break;
+        }
+        default: {
+          const tableOperation = operation;
+          work = async () => {
+            const statement = await buildStatement(tableOperation, this.#catalog);
+            sql = statement.text;
+            return {
+              result: await this.#executor.run(statement.text, statement.values, {
+                readOnly: statement.readOnly,
+                maxRows,
+                timeoutMs,
+                ...chunker.runOptions,
+              }),
+            };
+          };
+        }
       }
       try {
-        if (statement === undefined) statement = await buildStatement(operation as never, this.#catalog);
-        sql = statement.text;
-        const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
-        const result = await this.#executor.run(statement.text, statement.values, {
-          readOnly: statement.readOnly,
-          maxRows,
-          timeoutMs: this.#statementTimeout(request),
-        });
+        const parts = await work();
         this.#breaker.success();
-        const pgText = payload.options?.row_format === 'pg_text';
-        const completed: CompletedPayload = {
-          operation_type: payload.operation_type,
-          rows: pgText ? [] : naturalRows(result.columns, result.textRows),
-          row_count: result.command === 'SELECT' ? result.textRows.length : result.rowCount,
+        return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
+      } catch (error) {
+        const failure = toFailure(error, 'execute');
+        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') this.#breaker.failure();
+        else this.#breaker.success();
+        return failed(failure);
+      }
+    } catch (error) {
+      // Refused before the database was involved: the breaker learned nothing.
+      this.#breaker.cancel();
+      return failed(error instanceof RequestRejected ? error.failure : validationError(String(error)).failure);
+    }
+  }
+
+  /** BATCH: all statements on one connection in one transaction; the first failure rolls everything back. */
+  async #runBatch(statements: readonly { sql: string; params: readonly unknown[] }[], maxRows: number, timeoutMs: number) {
+    const client = await this.#executor.acquire(false);
+    let broken: Error | undefined;
+    const results: ExecResult[] = [];
+    try {
+      await client.query('BEGIN');
+      for (const [index, statement] of statements.entries()) {
+        try {
+          results.push(await this.#executor.runOn(client, statement.sql, statement.params, { readOnly: false, maxRows, timeoutMs }));
+        } catch (error) {
+          await client.query('ROLLBACK').catch((e) => {
+            broken = e as Error;
+          });
+          throw new RequestRejected({ ...toFailure(error, 'execute'), executed: false, statementIndex: index });
+        }
+      }
+      await client.query('COMMIT');
+      return { result: emptyResult('COMMIT'), batch: results };
+    } catch (error) {
+      if (isConnectionError(error)) broken = error as Error;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * How a request's rows leave: whole in one reply, or, when the caller accepts chunks, in ordered
+   * chunk replies of about `chunkBytes` published while later rows are still being read.
+   */
+  #chunker(request: RequestEnvelope) {
+    const options = request.payload.options;
+    const pgText = options?.row_format === 'pg_text';
+    const chunkBytes = this.#options.chunkBytes ?? 256 * 1024;
+    const maxResultBytes = this.#options.maxResultBytes ?? 256 * 1024 * 1024;
+    let index = 0;
+    let buffered: (string | null)[][] = [];
+    let bufferedBytes = 0;
+    let totalBytes = 0;
+    let lastColumns: ColumnInfo[] = [];
+    const onBatch = async (rows: (string | null)[][], columns: ColumnInfo[]) => {
+      lastColumns = columns;
+      for (const row of rows) {
+        let bytes = 4;
+        for (const value of row) bytes += value === null ? 4 : value.length + 3;
+        bufferedBytes += bytes;
+        totalBytes += bytes;
+        buffered.push(row);
+      }
+      if (totalBytes > maxResultBytes) {
+        throw new RequestRejected({
+          code: 'DATABASE_OPERATION_FAILED',
+          message: `result exceeds the adapter's maximum of ${maxResultBytes} bytes; narrow the query or lower max_rows`,
+          errorType: 'ResultTooLarge',
+          sqlstate: '54000',
+          retryable: false,
+        });
+      }
+      if (bufferedBytes >= chunkBytes) {
+        const rowsOut = buffered;
+        buffered = [];
+        bufferedBytes = 0;
+        const ok = await this.#publish(request, {
+          kind: 'completed',
+          payload: {
+            operation_type: request.payload.operation_type,
+            rows: [],
+            row_count: rowsOut.length,
+            execution_time_ms: 0,
+            metadata: { cached: false, circuit_breaker_state: this.#breaker.state },
+            columns,
+            text_rows: rowsOut,
+            chunk: { index: index++, last: false },
+          },
+        });
+        if (!ok) throw new Error('a chunk of the result could not be published');
+      }
+    };
+    const chunking = pgText && options?.accept_chunks === true;
+    return {
+      runOptions: chunking ? { onBatch, batchRows: 500 } : {},
+      finish: (parts: ResultParts, maxRows: number, started: number, state: BreakerState): CompletedPayload => {
+        const { result } = parts;
+        const textRows = chunking ? buffered : result.textRows;
+        const columns = chunking && result.columns.length === 0 ? lastColumns : result.columns;
+        const payload: CompletedPayload = {
+          operation_type: request.payload.operation_type,
+          rows: pgText ? [] : naturalRows(columns, textRows),
+          row_count: result.rowCount,
           execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
           metadata: {
             cached: false,
-            circuit_breaker_state: this.#breaker.state,
+            circuit_breaker_state: state,
             command: result.command,
             ...(result.truncated ? { truncated: true, max_rows: maxRows } : {}),
           },
-          ...(pgText ? { columns: result.columns, text_rows: result.textRows } : {}),
         };
-        return { kind: 'completed', payload: completed };
-      } catch (error) {
-        const failure = toFailure(error, 'execute');
-        if (failure.code === 'DATABASE_CONNECTION_FAILED') this.#breaker.failure();
-        else this.#breaker.success();
-        return { kind: 'failed', failure, ...(sql ? { sql } : {}) };
-      }
-    } catch (error) {
-      // Refused before the database was involved.
-      const failure =
-        error instanceof RequestRejected
-          ? error.failure
-          : toFailure(validationError(String(error)), 'execute');
-      return { kind: 'failed', failure, ...(sql ? { sql } : {}) };
-    }
+        if (pgText) {
+          payload.columns = columns;
+          payload.text_rows = textRows;
+        }
+        if (index > 0) payload.chunk = { index, last: true };
+        if (parts.transactionId !== undefined) payload.transaction_id = parts.transactionId;
+        if (parts.batch !== undefined) {
+          payload.results = parts.batch.map((r) => ({
+            command: r.command,
+            row_count: r.rowCount,
+            rows: pgText ? [] : naturalRows(r.columns, r.textRows),
+            ...(pgText ? { columns: r.columns, text_rows: r.textRows } : {}),
+          }));
+        }
+        return payload;
+      },
+    };
   }
 
   /** The request's timeout, cut to what is left before its deadline, in steps so the SET is rarely repeated. */
@@ -336,6 +512,18 @@ export class DatabaseAdapter {
         failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
       );
       this.#stats.failed++;
+    }
+    const maxBytes = this.#options.maxMessageBytes ?? 1_000_000;
+    if (Buffer.byteLength(value) > maxBytes && reply.kind === 'completed') {
+      const failure: Failure = {
+        code: 'DATABASE_OPERATION_FAILED',
+        message: `result of ${Buffer.byteLength(value)} bytes does not fit in one message (${maxBytes}); lower max_rows, or ask for chunks with row_format pg_text and accept_chunks`,
+        errorType: 'ResultTooLarge',
+        sqlstate: '54000',
+        retryable: false,
+      };
+      this.#stats.completed--;
+      return this.#publish(to, { kind: 'failed', failure });
     }
     const key = to.correlation_id;
     try {

@@ -34,6 +34,9 @@ export interface RunOptions {
   readonly maxRows: number;
   /** Statement timeout, ms (0 = none). */
   readonly timeoutMs: number;
+  /** Receive rows in batches of about this many instead of all at once. */
+  readonly onBatch?: (rows: (string | null)[][], columns: ColumnInfo[]) => Promise<void>;
+  readonly batchRows?: number;
 }
 
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
@@ -71,23 +74,12 @@ export class Executor {
     return this.#writePool;
   }
 
+  /** Runs one statement on a pooled connection (read-only pool when `readOnly`). */
   async run(text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
-    const pool = options.readOnly ? this.#readPool : this.#writePool;
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw new RequestRejected(toFailure(error, 'connect'));
-    }
+    const client = await this.acquire(options.readOnly);
     let broken: Error | undefined;
     try {
-      if (this.#timeouts.get(client) !== options.timeoutMs) {
-        await client.query(`SET statement_timeout = ${Math.max(0, Math.floor(options.timeoutMs))}`);
-        this.#timeouts.set(client, options.timeoutMs);
-      }
-      return options.readOnly
-        ? await this.#readCursor(client, text, values, options.maxRows)
-        : await this.#query(client, text, values, options.maxRows);
+      return await this.runOn(client, text, values, options);
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
@@ -96,40 +88,81 @@ export class Executor {
     }
   }
 
-  /** Reads at most maxRows + 1 rows through a portal, so a huge result is never fully fetched. */
-  async #readCursor(client: pg.PoolClient, text: string, values: readonly unknown[], maxRows: number) {
-    const cursor = client.query(new Cursor(text, [...values], { rowMode: 'array', types: RAW_TEXT }));
+  /** A connection of the read-only or the read-write pool; a failure is a connect-phase failure. */
+  async acquire(readOnly: boolean): Promise<pg.PoolClient> {
     try {
-      const { rows, result } = await new Promise<{ rows: unknown[]; result: pg.QueryResult }>(
-        (resolve, reject) => {
-          cursor.read(maxRows + 1, (error, rows, result) =>
-            error ? reject(error) : resolve({ rows, result }),
-          );
-        },
-      );
-      const truncated = rows.length > maxRows;
-      const textRows = (truncated ? rows.slice(0, maxRows) : rows) as (string | null)[][];
-      return {
-        command: 'SELECT',
-        rowCount: textRows.length,
-        columns: toColumns(result.fields),
-        textRows,
-        truncated,
-      };
+      return await (readOnly ? this.#readPool : this.#writePool).connect();
+    } catch (error) {
+      throw new RequestRejected(toFailure(error, 'connect'));
+    }
+  }
+
+  /**
+   * Runs one statement on the given connection. With `onBatch`, rows are handed over in batches as
+   * they are read (SELECTs through a portal, so a large result never sits in memory whole) and the
+   * returned `textRows` is empty.
+   */
+  async runOn(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
+    if (this.#timeouts.get(client) !== options.timeoutMs) {
+      await client.query(`SET statement_timeout = ${Math.max(0, Math.floor(options.timeoutMs))}`);
+      this.#timeouts.set(client, options.timeoutMs);
+    }
+    return options.readOnly
+      ? await this.#readCursor(client, text, values, options)
+      : await this.#query(client, text, values, options);
+  }
+
+  /** Reads at most maxRows + 1 rows through a portal, in batches when asked to. */
+  async #readCursor(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions) {
+    const { maxRows, onBatch } = options;
+    const batchRows = onBatch ? Math.max(1, options.batchRows ?? 500) : maxRows + 1;
+    const cursor = client.query(new Cursor(text, [...values], { rowMode: 'array', types: RAW_TEXT }));
+    const read = (n: number) =>
+      new Promise<{ rows: (string | null)[][]; result: pg.QueryResult }>((resolve, reject) => {
+        cursor.read(n, (error, rows, result) => (error ? reject(error) : resolve({ rows: rows as (string | null)[][], result })));
+      });
+    try {
+      const collected: (string | null)[][] = [];
+      let columns: ColumnInfo[] = [];
+      let count = 0;
+      let truncated = false;
+      for (;;) {
+        const { rows, result } = await read(Math.min(batchRows, maxRows + 1 - count));
+        columns = toColumns(result.fields);
+        if (count + rows.length > maxRows) {
+          truncated = true;
+          rows.length = maxRows - count;
+        }
+        count += rows.length;
+        if (onBatch) {
+          if (rows.length > 0) await onBatch(rows, columns);
+        } else {
+          for (const row of rows) collected.push(row);
+        }
+        if (truncated || rows.length < batchRows || count >= maxRows + 1) break;
+      }
+      return { command: 'SELECT', rowCount: count, columns, textRows: collected, truncated };
     } finally {
       await cursor.close().catch(() => {});
     }
   }
 
-  async #query(client: pg.PoolClient, text: string, values: readonly unknown[], maxRows: number) {
+  async #query(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions) {
     const result = await client.query({ text, values: [...values], rowMode: 'array', types: RAW_TEXT });
-    const rows = result.rows as (string | null)[][];
-    const truncated = rows.length > maxRows;
+    let rows = (result.rows ?? []) as (string | null)[][];
+    const truncated = rows.length > options.maxRows;
+    if (truncated) rows = rows.slice(0, options.maxRows);
+    const columns = toColumns(result.fields ?? []);
+    if (options.onBatch) {
+      const size = Math.max(1, options.batchRows ?? 500);
+      for (let i = 0; i < rows.length; i += size) await options.onBatch(rows.slice(i, i + size), columns);
+      rows = [];
+    }
     return {
       command: result.command ?? '',
       rowCount: result.rowCount ?? rows.length,
-      columns: toColumns(result.fields ?? []),
-      textRows: truncated ? rows.slice(0, maxRows) : rows,
+      columns,
+      textRows: rows,
       truncated,
     };
   }

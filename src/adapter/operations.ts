@@ -13,7 +13,12 @@ export type Operation =
       readonly sql: string;
       readonly params: readonly unknown[];
       readonly policy: StatementPolicy;
+      /** Run inside this open transaction. */
+      readonly transactionId?: string;
     }
+  | { readonly kind: 'begin'; readonly settings: NonNullable<RequestPayload['transaction']> }
+  | { readonly kind: 'end'; readonly action: 'commit' | 'rollback'; readonly transactionId: string }
+  | { readonly kind: 'batch'; readonly statements: readonly { sql: string; params: readonly unknown[] }[] }
   | {
       readonly kind: 'insert';
       readonly table: string;
@@ -48,6 +53,19 @@ export type Returning = undefined | null | '*' | readonly string[];
 
 export function toOperation(payload: RequestPayload, allowDdl: boolean): Operation {
   const op = payload.operation_type;
+  const transactionId = payload.transaction_id;
+  switch (op) {
+    case 'BEGIN':
+      return { kind: 'begin', settings: payload.transaction ?? {} };
+    case 'COMMIT':
+    case 'ROLLBACK':
+      if (transactionId === undefined) throw validationError(`${op} needs payload.transaction_id`);
+      return { kind: 'end', action: op === 'COMMIT' ? 'commit' : 'rollback', transactionId };
+    case 'BATCH':
+      if (payload.statements === undefined) throw validationError('BATCH needs payload.statements');
+      if (transactionId !== undefined) throw validationError('BATCH runs in a transaction of its own: drop transaction_id');
+      return { kind: 'batch', statements: payload.statements.map((s) => ({ sql: s.sql, params: s.params ?? [] })) };
+  }
   const sql = payload.sql ?? payload.query;
   const table = payload.table ?? payload.entity_type;
   const where = payload.where ?? payload.filters;
@@ -65,7 +83,10 @@ export function toOperation(payload: RequestPayload, allowDdl: boolean): Operati
             : op === 'DELETE'
               ? { kind: 'exact', node: 'DeleteStmt' }
               : { kind: 'exact', node: 'InsertStmt' };
-    return { kind: 'sql', sql, params, policy };
+    return { kind: 'sql', sql, params, policy, ...(transactionId === undefined ? {} : { transactionId }) };
+  }
+  if (transactionId !== undefined) {
+    throw validationError('inside a transaction, send SQL (payload.sql); table operations run outside transactions');
   }
 
   switch (op) {
@@ -155,3 +176,6 @@ export function isOperatorObject(value: unknown): value is Partial<Record<WhereO
   }
   return true;
 }
+
+/** The operations the adapter builds SQL for from table, data, where and returning. */
+export type TableOperation = Extract<Operation, { readonly table: string }>;

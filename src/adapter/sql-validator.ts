@@ -30,12 +30,18 @@ export type StatementClass = 'read' | 'write' | 'ddl';
 export type StatementPolicy =
   | { readonly kind: 'read' }
   | { readonly kind: 'execute'; readonly allowDdl: boolean }
+  /** Inside an interactive transaction: as `execute`, plus SAVEPOINT, RELEASE and ROLLBACK TO. */
+  | { readonly kind: 'transaction'; readonly allowDdl: boolean }
   | { readonly kind: 'exact'; readonly node: 'InsertStmt' | 'UpdateStmt' | 'DeleteStmt' };
 
 interface Parsed {
   readonly node: string;
   readonly writes: boolean;
+  /** TransactionStmt's kind, e.g. TRANS_STMT_SAVEPOINT. */
+  readonly transactionKind?: string;
 }
+
+const SAVEPOINT_KINDS = new Set(['TRANS_STMT_SAVEPOINT', 'TRANS_STMT_RELEASE', 'TRANS_STMT_ROLLBACK_TO']);
 
 type ParseNode = Record<string, unknown>;
 
@@ -75,6 +81,9 @@ export class SqlValidator {
           );
         }
         return 'write';
+      case 'transaction':
+        if (node === 'TransactionStmt' && SAVEPOINT_KINDS.has(parsed.transactionKind ?? '')) return 'write';
+        return this.check(sql, { kind: 'execute', allowDdl: policy.allowDdl });
       case 'execute':
         if (DML.has(node)) return 'write';
         if (SESSION.has(node)) {
@@ -123,7 +132,7 @@ function classify(tree: { stmts?: { stmt: ParseNode }[] }): Parsed {
   const body = stmt[node] as ParseNode;
   // SELECT ... INTO creates a table; a data-modifying WITH writes.
   const writes = node === 'SelectStmt' && (body.intoClause !== undefined || containsDml(body.withClause));
-  return { node, writes };
+  return node === 'TransactionStmt' ? { node, writes, transactionKind: String(body.kind) } : { node, writes };
 }
 
 function containsDml(value: unknown): boolean {

@@ -1,6 +1,6 @@
 import type { ColumnMeta, TableMeta } from './catalog.js';
 import { validationError } from './failures.js';
-import { isOperatorObject, type Operation, type Returning } from './operations.js';
+import { isOperatorObject, type Returning, type TableOperation } from './operations.js';
 
 /** Where table metadata comes from (the live `Catalog`, or a fixed map in unit tests). */
 export interface TableLookup {
@@ -35,7 +35,7 @@ const SQL_OPERATORS = {
  * identifier is checked against the live catalog and quoted; values only ever travel as parameters.
  */
 export async function buildStatement(
-  op: Exclude<Operation, { kind: 'sql' }>,
+  op: TableOperation,
   catalog: TableLookup,
 ): Promise<Statement> {
   const named = [

@@ -71,6 +71,7 @@ export interface Failure {
   readonly column?: string;
   readonly retryable?: boolean;
   readonly executed?: boolean;
+  readonly statementIndex?: number;
 }
 
 export function failedPayload(

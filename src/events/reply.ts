@@ -12,6 +12,18 @@ const BreakerState = z.enum(BREAKER_STATES);
 export const ColumnInfo = z.object({ name: z.string(), type_oid: z.number().int() });
 export type ColumnInfo = z.infer<typeof ColumnInfo>;
 
+/** One statement's result inside a BATCH reply. */
+export const StatementResult = z
+  .object({
+    command: z.string(),
+    row_count: z.number().int().nonnegative(),
+    rows: z.array(z.record(z.string(), z.unknown())),
+    columns: z.array(ColumnInfo).optional(),
+    text_rows: z.array(z.array(z.string().nullable())).optional(),
+  })
+  .loose();
+export type StatementResult = z.infer<typeof StatementResult>;
+
 export const CompletedPayload = z
   .object({
     operation_type: OperationType,
@@ -35,6 +47,12 @@ export const CompletedPayload = z
     columns: z.array(ColumnInfo).optional(),
     /** Addition (`row_format: pg_text`): rows as arrays of PostgreSQL text values, in `columns` order. */
     text_rows: z.array(z.array(z.string().nullable())).optional(),
+    /** Addition: BEGIN's reply names the transaction. */
+    transaction_id: z.string().optional(),
+    /** Addition: a chunked result (`accept_chunks`): its parts arrive in order; `row_count` on the last is the total. */
+    chunk: z.object({ index: z.number().int().nonnegative(), last: z.boolean() }).optional(),
+    /** Addition, BATCH: one result per statement, in order. */
+    results: z.array(z.lazy(() => StatementResult)).optional(),
   })
   .loose();
 export type CompletedPayload = z.infer<typeof CompletedPayload>;
@@ -65,6 +83,8 @@ export const FailedPayload = z
     retryable: z.boolean().optional(),
     /** Addition: false when the statement provably did not take effect, so even a write may be retried. */
     executed: z.boolean().optional(),
+    /** Addition, BATCH: index of the statement that failed (the whole batch was rolled back). */
+    statement_index: z.number().int().nonnegative().optional(),
   })
   .loose();
 export type FailedPayload = z.infer<typeof FailedPayload>;

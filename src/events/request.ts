@@ -8,7 +8,12 @@ import { z } from 'zod';
 export const OPERATION_TYPES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'EXECUTE'] as const;
 /** Operation types of the older Python dialect: QUERY is SELECT; UPSERT is INSERT ... ON CONFLICT DO UPDATE. */
 export const LEGACY_OPERATION_TYPES = ['QUERY', 'UPSERT'] as const;
-export const OperationType = z.enum([...OPERATION_TYPES, ...LEGACY_OPERATION_TYPES]);
+/**
+ * Additions: BEGIN / COMMIT / ROLLBACK drive an interactive transaction held by one adapter process;
+ * BATCH runs several statements in one transaction, all or nothing.
+ */
+export const TRANSACTION_OPERATION_TYPES = ['BEGIN', 'COMMIT', 'ROLLBACK', 'BATCH'] as const;
+export const OperationType = z.enum([...OPERATION_TYPES, ...LEGACY_OPERATION_TYPES, ...TRANSACTION_OPERATION_TYPES]);
 export type OperationType = z.infer<typeof OperationType>;
 
 export const ROW_FORMATS = ['objects', 'pg_text'] as const;
@@ -25,6 +30,11 @@ export const RequestOptions = z
      * exactly as `pg` would.
      */
     row_format: z.enum(ROW_FORMATS).optional(),
+    /**
+     * Addition: the caller reassembles chunked replies. A result larger than one message then comes
+     * as several completed events with `chunk`, in order; without it, such a result is a failure.
+     */
+    accept_chunks: z.boolean().optional(),
   })
   .loose();
 export type RequestOptions = z.infer<typeof RequestOptions>;
@@ -70,6 +80,24 @@ export const RequestPayload = z
     /** UPSERT: conflict target columns (default: the table's primary key). */
     conflict_columns: z.array(z.string()).optional(),
     options: RequestOptions.optional(),
+    /** Addition: run inside this open transaction (the id a BEGIN reply gave). */
+    transaction_id: z.string().min(1).max(200).optional(),
+    /** Addition, BEGIN: transaction settings. */
+    transaction: z
+      .object({
+        isolation_level: z.enum(['read uncommitted', 'read committed', 'repeatable read', 'serializable']).optional(),
+        access_mode: z.enum(['read only', 'read write']).optional(),
+        /** Rolled back when no request uses it for this long, ms (capped by the adapter). */
+        idle_timeout_ms: z.number().int().positive().optional(),
+      })
+      .loose()
+      .optional(),
+    /** Addition, BATCH: the statements, run in order in one transaction. */
+    statements: z
+      .array(z.object({ sql: z.string().min(1), params: z.array(z.unknown()).optional() }).loose())
+      .min(1)
+      .max(1000)
+      .optional(),
   })
   .loose();
 export type RequestPayload = z.infer<typeof RequestPayload>;

@@ -26,7 +26,7 @@ const lookup: TableLookup = { table: async (name) => (name === logs.name ? logs 
 
 async function build(payload: RequestPayload) {
   const op = toOperation(payload, false);
-  if (op.kind === 'sql') throw new Error('expected a built statement');
+  if (!('table' in op)) throw new Error('expected a table operation');
   return buildStatement(op, lookup);
 }
 

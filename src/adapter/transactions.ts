@@ -1,0 +1,188 @@
+import type pg from 'pg';
+import { newId } from '../events/ids.js';
+import type { RequestPayload } from '../events/request.js';
+import type { Logger } from '../logger.js';
+import { isConnectionError } from './error-mapping.js';
+import type { Executor } from './executor.js';
+import { RequestRejected } from './failures.js';
+
+export interface TransactionOptions {
+  /** Idle time after which an open transaction is rolled back, ms. Default 30000. */
+  readonly idleTimeoutMs?: number;
+  /** Upper bound of a request's `idle_timeout_ms`, ms. Default 300000. */
+  readonly maxIdleTimeoutMs?: number;
+  /** Longest life of a transaction from BEGIN, ms. Default 600000. */
+  readonly maxLifetimeMs?: number;
+  /** Transactions open at once in this process. Default: half the pool size. */
+  readonly maxOpen?: number;
+}
+
+interface Open {
+  readonly id: string;
+  readonly client: pg.PoolClient;
+  readonly idleTimeoutMs: number;
+  readonly lifetime: NodeJS.Timeout;
+  idle: NodeJS.Timeout;
+  /** Statements of one transaction run one after another, in arrival order. */
+  tail: Promise<unknown>;
+  broken: Error | undefined;
+}
+
+type Settings = NonNullable<RequestPayload['transaction']>;
+
+function transactionFailure(errorType: string, message: string): RequestRejected {
+  return new RequestRejected({ code: 'VALIDATION_ERROR', message, errorType, retryable: false, executed: false });
+}
+
+/**
+ * Interactive transactions: each holds one read-write pooled connection under a server-issued id.
+ * A transaction nobody uses for its idle timeout, or that outlives the maximum lifetime, is rolled
+ * back and its connection returned, so a client that dies mid-transaction leaves nothing open.
+ */
+export class Transactions {
+  readonly #executor: Executor;
+  readonly #logger: Logger;
+  readonly #idleTimeoutMs: number;
+  readonly #maxIdleTimeoutMs: number;
+  readonly #maxLifetimeMs: number;
+  readonly #maxOpen: number;
+  readonly #open = new Map<string, Open>();
+  /** Ids that ended by expiry, so a late request is told "expired" rather than "unknown". */
+  readonly #expired = new Set<string>();
+
+  constructor(executor: Executor, logger: Logger, options: TransactionOptions & { poolMax: number }) {
+    this.#executor = executor;
+    this.#logger = logger;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#maxIdleTimeoutMs = options.maxIdleTimeoutMs ?? 300_000;
+    this.#maxLifetimeMs = options.maxLifetimeMs ?? 600_000;
+    this.#maxOpen = options.maxOpen ?? Math.max(1, Math.floor(options.poolMax / 2));
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  async begin(settings: Settings): Promise<string> {
+    if (this.#open.size >= this.#maxOpen) {
+      throw new RequestRejected({
+        code: 'DATABASE_CONNECTION_FAILED',
+        message: `too many open transactions (${this.#maxOpen}); retry later`,
+        errorType: 'TooManyTransactions',
+        retryable: true,
+        executed: false,
+      });
+    }
+    const client = await this.#executor.acquire(false);
+    let sql = 'BEGIN';
+    if (settings.isolation_level) sql += ` ISOLATION LEVEL ${settings.isolation_level.toUpperCase()}`;
+    if (settings.access_mode) sql += ` ${settings.access_mode.toUpperCase()}`;
+    try {
+      await client.query(sql);
+    } catch (error) {
+      client.release(isConnectionError(error) ? (error as Error) : undefined);
+      throw error;
+    }
+    const id = `tx-${newId()}`;
+    const idleTimeoutMs = Math.min(settings.idle_timeout_ms ?? this.#idleTimeoutMs, this.#maxIdleTimeoutMs);
+    const open: Open = {
+      id,
+      client,
+      idleTimeoutMs,
+      idle: setTimeout(() => void this.#expire(id, 'idle'), idleTimeoutMs),
+      lifetime: setTimeout(() => void this.#expire(id, 'lifetime'), this.#maxLifetimeMs),
+      tail: Promise.resolve(),
+      broken: undefined,
+    };
+    this.#open.set(id, open);
+    this.#logger.debug('transaction begun', { transactionId: id, idleTimeoutMs });
+    return id;
+  }
+
+  /**
+   * Queues `work` on the transaction's connection. The queueing happens synchronously, so requests
+   * run in the order they were handed in.
+   */
+  run<T>(id: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const open = this.#lookup(id);
+    clearTimeout(open.idle);
+    const result = open.tail.then(async () => {
+      if (!this.#open.has(id)) throw this.#gone(id);
+      try {
+        return await work(open.client);
+      } catch (error) {
+        if (isConnectionError(error)) open.broken = error as Error;
+        throw error;
+      } finally {
+        if (this.#open.has(id)) {
+          clearTimeout(open.idle);
+          open.idle = setTimeout(() => void this.#expire(id, 'idle'), open.idleTimeoutMs);
+        }
+      }
+    });
+    open.tail = result.catch(() => {});
+    return result;
+  }
+
+  /** COMMIT or ROLLBACK; resolves to PostgreSQL's command tag (an aborted transaction commits as ROLLBACK). */
+  async end(id: string, action: 'commit' | 'rollback'): Promise<string> {
+    const open = this.#lookup(id);
+    clearTimeout(open.idle);
+    const done = open.tail.then(async () => {
+      if (!this.#open.has(id)) throw this.#gone(id);
+      this.#open.delete(id);
+      clearTimeout(open.idle);
+      clearTimeout(open.lifetime);
+      try {
+        const result = await open.client.query(action === 'commit' ? 'COMMIT' : 'ROLLBACK');
+        return result.command ?? action.toUpperCase();
+      } catch (error) {
+        if (isConnectionError(error)) open.broken = error as Error;
+        throw error;
+      } finally {
+        open.client.release(open.broken);
+      }
+    });
+    open.tail = done.catch(() => {});
+    return done;
+  }
+
+  #lookup(id: string): Open {
+    const open = this.#open.get(id);
+    if (open === undefined) throw this.#gone(id);
+    return open;
+  }
+
+  #gone(id: string): RequestRejected {
+    return this.#expired.has(id)
+      ? transactionFailure('TransactionExpired', `transaction ${id} expired (idle or too old) and was rolled back`)
+      : transactionFailure(
+          'UnknownTransaction',
+          `transaction ${id} is not open on this adapter (unknown, already ended, or its partition moved to another adapter)`,
+        );
+  }
+
+  async #expire(id: string, why: 'idle' | 'lifetime'): Promise<void> {
+    const open = this.#open.get(id);
+    if (open === undefined) return;
+    this.#open.delete(id);
+    clearTimeout(open.idle);
+    clearTimeout(open.lifetime);
+    this.#expired.add(id);
+    if (this.#expired.size > 10_000) this.#expired.delete(this.#expired.values().next().value as string);
+    this.#logger.warn('transaction expired; rolling back', { transactionId: id, reason: why });
+    // A statement may still run on it: wait for the queue, then roll back and return the connection.
+    await open.tail;
+    try {
+      await open.client.query('ROLLBACK');
+      open.client.release(open.broken);
+    } catch (error) {
+      open.client.release(error as Error);
+    }
+  }
+
+  /** Rolls back every open transaction (adapter shutdown). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#open.keys()].map((id) => this.#expire(id, 'lifetime')));
+  }
+}
