@@ -18,6 +18,8 @@ export default defineConfig({
           globalSetup: ['test/helpers/global-setup.ts'],
           // One broker and one database on a 2-core machine: run files one at a time.
           fileParallelism: false,
+          // The streaming test measures live heap after forced collections.
+          execArgv: ['--expose-gc'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
         },

@@ -93,6 +93,8 @@ export interface DatabaseErrorDetails {
   readonly correlationId?: string;
   /** False when the statement provably did not take effect. Undefined when the adapter did not say. */
   readonly executed?: boolean;
+  /** BATCH: the statement that failed. */
+  readonly statementIndex?: number;
 }
 
 /**
@@ -110,6 +112,7 @@ export class DatabaseError extends DbBridgeError {
   readonly errorType: string | undefined;
   readonly correlationId: string | undefined;
   readonly executed: boolean | undefined;
+  readonly statementIndex: number | undefined;
   /** The message as PostgreSQL or the adapter wrote it, without the code prefix. */
   readonly reason: string;
 
@@ -132,5 +135,6 @@ export class DatabaseError extends DbBridgeError {
     this.errorType = details.errorType;
     this.correlationId = details.correlationId;
     this.executed = details.executed;
+    this.statementIndex = details.statementIndex;
   }
 }

@@ -19,3 +19,4 @@ export {
   RequestReply,
   type Transport,
 } from './transport/index.js';
+export * from './dialect/index.js';

@@ -369,29 +369,21 @@ export class DatabaseAdapter {
     let bufferedBytes = 0;
     let totalBytes = 0;
     let lastColumns: ColumnInfo[] = [];
-    const onBatch = async (rows: (string | null)[][], columns: ColumnInfo[]) => {
-      lastColumns = columns;
-      for (const row of rows) {
-        let bytes = 4;
-        for (const value of row) bytes += value === null ? 4 : value.length + 3;
-        bufferedBytes += bytes;
-        totalBytes += bytes;
-        buffered.push(row);
-      }
-      if (totalBytes > maxResultBytes) {
-        throw new RequestRejected({
-          code: 'DATABASE_OPERATION_FAILED',
-          message: `result exceeds the adapter's maximum of ${maxResultBytes} bytes; narrow the query or lower max_rows`,
-          errorType: 'ResultTooLarge',
-          sqlstate: '54000',
-          retryable: false,
-        });
-      }
-      if (bufferedBytes >= chunkBytes) {
-        const rowsOut = buffered;
-        buffered = [];
-        bufferedBytes = 0;
-        const ok = await this.#publish(request, {
+    const tooLarge = (message: string) =>
+      new RequestRejected({
+        code: 'DATABASE_OPERATION_FAILED',
+        message,
+        errorType: 'ResultTooLarge',
+        sqlstate: '54000',
+        retryable: false,
+      });
+    const flush = async (columns: ColumnInfo[]) => {
+      const rowsOut = buffered;
+      buffered = [];
+      bufferedBytes = 0;
+      const ok = await this.#publish(
+        request,
+        {
           kind: 'completed',
           payload: {
             operation_type: request.payload.operation_type,
@@ -403,8 +395,23 @@ export class DatabaseAdapter {
             text_rows: rowsOut,
             chunk: { index: index++, last: false },
           },
-        });
-        if (!ok) throw new Error('a chunk of the result could not be published');
+        },
+        { strict: true },
+      );
+      if (!ok) throw tooLarge('a row of the result does not fit in one message, even chunked');
+    };
+    const onBatch = async (rows: (string | null)[][], columns: ColumnInfo[]) => {
+      lastColumns = columns;
+      for (const row of rows) {
+        let bytes = 4;
+        for (const value of row) bytes += value === null ? 4 : value.length + 3;
+        bufferedBytes += bytes;
+        totalBytes += bytes;
+        if (totalBytes > maxResultBytes) {
+          throw tooLarge(`result exceeds the adapter's maximum of ${maxResultBytes} bytes; narrow the query or lower max_rows`);
+        }
+        buffered.push(row);
+        if (bufferedBytes >= chunkBytes) await flush(columns);
       }
     };
     const chunking = pgText && options?.accept_chunks === true;
@@ -494,6 +501,7 @@ export class DatabaseAdapter {
       payload: { operation_type: string };
     },
     reply: Reply,
+    options: { strict?: boolean } = {},
   ): Promise<boolean> {
     const publisher = this.#publisher as Publisher;
     let topic: string;
@@ -515,6 +523,7 @@ export class DatabaseAdapter {
     }
     const maxBytes = this.#options.maxMessageBytes ?? 1_000_000;
     if (Buffer.byteLength(value) > maxBytes && reply.kind === 'completed') {
+      if (options.strict) return false;
       const failure: Failure = {
         code: 'DATABASE_OPERATION_FAILED',
         message: `result of ${Buffer.byteLength(value)} bytes does not fit in one message (${maxBytes}); lower max_rows, or ask for chunks with row_format pg_text and accept_chunks`,

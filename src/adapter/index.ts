@@ -1,3 +1,2 @@
 export { type AdapterOptions, type AdapterStats, DatabaseAdapter } from './adapter.js';
 export { SqlValidator, type StatementPolicy } from './sql-validator.js';
-export { quoteIdent } from './statement-builder.js';

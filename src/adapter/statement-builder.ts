@@ -1,3 +1,4 @@
+import { quoteIdent } from '../events/sql.js';
 import type { ColumnMeta, TableMeta } from './catalog.js';
 import { validationError } from './failures.js';
 import { isOperatorObject, type Returning, type TableOperation } from './operations.js';
@@ -14,10 +15,6 @@ export interface Statement {
   readonly readOnly: boolean;
 }
 
-/** Quotes an identifier as PostgreSQL's quote_ident does. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
 
 const SQL_OPERATORS = {
   $eq: '=',

@@ -13,6 +13,7 @@ import { RequestReply } from '../transport/request-reply.js';
 import type { Transport } from '../transport/types.js';
 import { type DatabaseEventClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { backoffDelay, realSleep } from './retry.js';
+import { AsyncQueue } from './async-queue.js';
 
 export type Row = Record<string, unknown>;
 
@@ -24,6 +25,31 @@ export interface CallOptions {
   maxRows?: number;
   /** Correlation id to use (kept only if sane); default: a new UUID. */
   correlationId?: string;
+}
+
+/** An open interactive transaction: the server-issued id, and the Kafka key that routes it to one adapter. */
+export interface Transaction {
+  readonly id: string;
+  readonly key: string;
+}
+
+export interface TransactionSettings {
+  isolationLevel?: 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable';
+  accessMode?: 'read only' | 'read write';
+  /** Rolled back by the adapter when idle this long, ms (the adapter caps it). */
+  idleTimeoutMs?: number;
+}
+
+/** What `transaction(fn)` hands to `fn`. */
+export interface TransactionScope {
+  readonly transaction: Transaction;
+  query<R = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  execute(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface RequestCallOptions extends CallOptions {
+  /** Run inside this open transaction. */
+  transaction?: Transaction;
 }
 
 export interface WriteOptions extends CallOptions {
@@ -44,6 +70,10 @@ export interface QueryResult<R = Row> {
   readonly executionTimeMs: number;
   readonly correlationId: string;
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** BEGIN: the transaction's id. */
+  readonly transactionId?: string;
+  /** BATCH: one result per statement. */
+  results?: QueryResult[];
 }
 
 const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'EXECUTE', 'UPSERT']);
@@ -62,6 +92,8 @@ export class DatabaseEventClient implements AsyncDisposable {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #clientId = `dbbridge-client-${newId().slice(0, 8)}`;
   #started: Promise<void> | undefined;
+  /** The buffer of the latest `stream()` (tests read its high-water mark). */
+  lastStreamQueue: AsyncQueue<unknown[]> | undefined;
   #stopped = false;
 
   constructor(options: DatabaseEventClientOptions = {}) {
@@ -227,25 +259,116 @@ export class DatabaseEventClient implements AsyncDisposable {
    * Sends any request payload (either dialect) and returns the whole result. Applies the circuit
    * breaker and retries; rows are decoded exactly as `pg` would decode them.
    */
-  async request<R = Row>(payload: RequestPayload, options: CallOptions = {}): Promise<QueryResult<R>> {
+  async request<R = Row>(payload: RequestPayload, options: RequestCallOptions = {}): Promise<QueryResult<R>> {
+    return this.#send<R>(payload, options, undefined);
+  }
+
+  /**
+   * Streams a result in chunks of rows as the adapter reads them (a large result never sits in
+   * memory whole, on either side). Breaking out of the loop releases the reply reader.
+   */
+  async *stream<R = Row>(payload: RequestPayload, options: RequestCallOptions = {}): AsyncIterableIterator<R[]> {
+    const queue = new AsyncQueue<R[]>(this.#options.streamBufferChunks);
+    this.lastStreamQueue = queue;
+    const done = this.#send<R>(payload, options, (rows) => queue.push(rows)).then(
+      (result) => {
+        if (result.rows.length > 0) void queue.push(result.rows);
+        queue.end();
+      },
+      (error) => queue.fail(error),
+    );
+    try {
+      yield* queue;
+    } finally {
+      queue.close();
+      await done.catch(() => {});
+    }
+  }
+
+  /** Opens an interactive transaction held by one adapter process; every later request of it carries its key. */
+  async beginTransaction(settings: TransactionSettings = {}, options: CallOptions = {}): Promise<Transaction> {
+    const key = newId();
+    const transaction: NonNullable<RequestPayload['transaction']> = {};
+    if (settings.isolationLevel) transaction.isolation_level = settings.isolationLevel;
+    if (settings.accessMode) transaction.access_mode = settings.accessMode;
+    if (settings.idleTimeoutMs) transaction.idle_timeout_ms = settings.idleTimeoutMs;
+    const result = await this.#send({ operation_type: 'BEGIN', transaction }, { ...options, key }, undefined);
+    if (result.transactionId === undefined) throw new TransportError('BEGIN reply carried no transaction_id', { retryable: false });
+    return Object.freeze({ id: result.transactionId, key });
+  }
+
+  /** Commits; resolves to PostgreSQL's tag: `ROLLBACK` when an earlier error had aborted the transaction. */
+  async commitTransaction(transaction: Transaction, options: CallOptions = {}): Promise<string> {
+    return (await this.#send({ operation_type: 'COMMIT', transaction_id: transaction.id }, { ...options, key: transaction.key }, undefined))
+      .command;
+  }
+
+  async rollbackTransaction(transaction: Transaction, options: CallOptions = {}): Promise<string> {
+    return (await this.#send({ operation_type: 'ROLLBACK', transaction_id: transaction.id }, { ...options, key: transaction.key }, undefined))
+      .command;
+  }
+
+  /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
+  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, settings: TransactionSettings = {}): Promise<T> {
+    const transaction = await this.beginTransaction(settings);
+    const scope: TransactionScope = {
+      transaction,
+      query: async <Q = Row>(sql: string, params?: readonly unknown[]) =>
+        (await this.request<Q>({ operation_type: 'SELECT', sql, params: encodeParams(params) }, { transaction })).rows,
+      execute: async (sql: string, params?: readonly unknown[]) =>
+        (await this.request({ operation_type: 'EXECUTE', sql, params: encodeParams(params) }, { transaction })).rowCount,
+    };
+    let result: T;
+    try {
+      result = await fn(scope);
+    } catch (error) {
+      await this.rollbackTransaction(transaction).catch(() => {});
+      throw error;
+    }
+    const tag = await this.commitTransaction(transaction);
+    if (tag !== 'COMMIT') throw new DatabaseError('DATABASE_OPERATION_FAILED', `transaction ended with ${tag}, not COMMIT`, { errorType: 'TransactionAborted' });
+    return result;
+  }
+
+  /** Runs the statements in order in one transaction on the adapter: all of them take effect, or none. */
+  async batch(statements: readonly { sql: string; params?: readonly unknown[] }[], options: CallOptions = {}): Promise<QueryResult[]> {
+    const result = await this.#send(
+      { operation_type: 'BATCH', statements: statements.map((s) => ({ sql: s.sql, params: encodeParams(s.params) })) },
+      options,
+      undefined,
+    );
+    return result.results ?? [];
+  }
+
+  async #send<R>(
+    payload: RequestPayload,
+    options: RequestCallOptions & { key?: string },
+    onRows: ((rows: R[]) => Promise<void>) | undefined,
+  ): Promise<QueryResult<R>> {
     await this.#requireStarted();
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     const correlationId = isSaneId(options.correlationId) ? options.correlationId : newId();
     const isWrite = WRITE_OPERATIONS.has(payload.operation_type);
+    const transaction = options.transaction;
     const wire: RequestPayload = {
       ...payload,
+      ...(transaction ? { transaction_id: transaction.id } : {}),
       options: {
         row_format: 'pg_text',
+        accept_chunks: true,
         ...payload.options,
         timeout_ms: timeoutMs,
         ...(options.maxRows === undefined ? {} : { max_rows: options.maxRows }),
       },
     };
+    const key = transaction?.key ?? options.key;
+    // Inside a transaction, or once rows were handed out, a repeat could run twice or duplicate rows.
+    const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#attempt<R>(wire, correlationId, timeoutMs);
+        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows);
       } catch (error) {
-        if (attempt >= this.#options.maxRetries || !this.#retryable(error, isWrite)) throw error;
+        if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
         const delay = backoffDelay(attempt, this.#options.retry);
         this.#logger.warn('retrying request', {
           correlationId,
@@ -269,6 +392,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     payload: RequestPayload,
     correlationId: string,
     timeoutMs: number,
+    key: string | undefined,
+    onRows: ((rows: R[]) => Promise<void>) | undefined,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
@@ -285,9 +410,19 @@ export class DatabaseEventClient implements AsyncDisposable {
       clientId: this.#clientId,
       ...(replyPartition === undefined ? {} : { replyPartition }),
     });
+    const parse = this.#options.typeParser ?? pgTypeParser;
+    const leading: (string | null)[][] = [];
     let reply: ReplyEnvelope;
     try {
-      reply = await this.#rr.request(envelope, timeoutMs);
+      reply = await this.#rr.request(envelope, timeoutMs, {
+        ...(key === undefined ? {} : { key }),
+        onChunk: (chunk) => {
+          if (chunk.event_type !== 'DATABASE_QUERY_COMPLETED') return;
+          const rows = chunk.payload.text_rows ?? [];
+          if (onRows) return onRows(decodeTextRows(chunk.payload.columns ?? [], rows, parse) as R[]);
+          for (const row of rows) leading.push(row);
+        },
+      });
     } catch (error) {
       if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
       else breaker?.success();
@@ -310,6 +445,7 @@ export class DatabaseEventClient implements AsyncDisposable {
         p.error_message,
         {
           ...pick(p, ['sqlstate', 'detail', 'hint', 'position', 'constraint', 'table', 'column', 'executed']),
+          ...(p.statement_index === undefined ? {} : { statementIndex: p.statement_index }),
           errorType: p.error_type,
           correlationId,
         },
@@ -319,12 +455,9 @@ export class DatabaseEventClient implements AsyncDisposable {
     breaker?.success();
     const p = reply.payload;
     const fields = p.columns ?? [];
-    const rows = (
-      p.text_rows !== undefined
-        ? decodeTextRows(fields, p.text_rows, this.#options.typeParser ?? pgTypeParser)
-        : p.rows
-    ) as R[];
-    return {
+    const textRows = p.text_rows === undefined ? undefined : leading.length > 0 ? leading.concat(p.text_rows) : p.text_rows;
+    const rows = (textRows !== undefined ? decodeTextRows(fields, textRows, parse) : p.rows) as R[];
+    const result: QueryResult<R> = {
       rows,
       rowCount: p.row_count,
       command: typeof p.metadata.command === 'string' ? p.metadata.command : p.operation_type,
@@ -333,7 +466,21 @@ export class DatabaseEventClient implements AsyncDisposable {
       executionTimeMs: p.execution_time_ms,
       correlationId,
       metadata: p.metadata,
+      ...(p.transaction_id === undefined ? {} : { transactionId: p.transaction_id }),
     };
+    if (p.results !== undefined) {
+      result.results = p.results.map((r) => ({
+        rows: r.text_rows !== undefined ? decodeTextRows(r.columns ?? [], r.text_rows, parse) : r.rows,
+        rowCount: r.row_count,
+        command: r.command,
+        fields: r.columns ?? [],
+        truncated: false,
+        executionTimeMs: 0,
+        correlationId,
+        metadata: {},
+      }));
+    }
+    return result;
   }
 
   /** Transient failures are retried; writes only when the statement provably did not run. */

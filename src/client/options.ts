@@ -26,6 +26,8 @@ export interface DatabaseEventClientOptions {
   retry?: { initialRetryTime?: number; multiplier?: number; maxRetryTime?: number; jitter?: number };
   /** Also retry reads that timed out. Default false: a timed-out request may still be queued. */
   retryOnTimeout?: boolean;
+  /** `stream()`: chunks (about 256 KiB of rows each) buffered before the reply reader waits. Default 4. */
+  streamBufferChunks?: number;
   /** Client breaker: consecutive failures to open (default 5) and open time (default 60000 ms, the seed's figure). */
   circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /** Type parsers used to decode rows. Default: `pg`'s (`pg-types`), so rows equal what `pg` returns. */
@@ -56,6 +58,7 @@ const OptionsSchema = z.object({
     })
     .prefault({}),
   retryOnTimeout: z.boolean().default(false),
+  streamBufferChunks: z.number().int().min(1).max(1000).default(4),
   circuitBreaker: z
     .object({
       failureThreshold: z.number().int().min(1).default(5),

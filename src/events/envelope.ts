@@ -101,5 +101,6 @@ export function failedPayload(
     const value = failure[key];
     if (value !== undefined) (payload as Record<string, unknown>)[key] = value;
   }
+  if (failure.statementIndex !== undefined) payload.statement_index = failure.statementIndex;
   return payload;
 }

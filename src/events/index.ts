@@ -48,3 +48,4 @@ export {
   pgTypeParser,
   type TypeParserLookup,
 } from './values.js';
+export { quoteIdent } from './sql.js';

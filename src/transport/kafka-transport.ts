@@ -266,7 +266,8 @@ export class KafkaTransport implements Transport {
         eachBatchAutoResolve: true,
         eachBatch: async ({ batch }) => {
           for (const m of batch.messages) {
-            options.onMessage(toIncoming(batch.topic, batch.partition, m));
+            const pending = options.onMessage(toIncoming(batch.topic, batch.partition, m));
+            if (pending) await pending;
           }
         },
       });

@@ -16,7 +16,20 @@ export interface RequestReplyOptions {
 interface Pending {
   readonly resolve: (reply: ReplyEnvelope) => void;
   readonly reject: (error: unknown) => void;
-  readonly timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout;
+  readonly timeoutMs: number;
+  readonly onChunk: ((reply: ReplyEnvelope) => void | Promise<void>) | undefined;
+}
+
+export interface RequestOptions {
+  /** Kafka key of the request (default: its correlation id). Requests with one key reach one partition, in order. */
+  readonly key?: string;
+  /**
+   * Receives the leading chunks of a chunked result (`chunk.last === false`); the promise resolves
+   * with the last one. A returned promise holds the reply reader until it settles. The timeout
+   * then counts from the latest chunk.
+   */
+  readonly onChunk?: (reply: ReplyEnvelope) => void | Promise<void>;
 }
 
 /**
@@ -64,7 +77,7 @@ export class RequestReply {
   }
 
   /** Publishes the request and waits for its reply. `timeoutMs` counts from now. */
-  request(envelope: RequestEnvelope, timeoutMs: number): Promise<ReplyEnvelope> {
+  request(envelope: RequestEnvelope, timeoutMs: number, options: RequestOptions = {}): Promise<ReplyEnvelope> {
     const publisher = this.#publisher;
     if (!publisher)
       return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first'));
@@ -75,13 +88,9 @@ export class RequestReply {
       );
     }
     return new Promise<ReplyEnvelope>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new TimeoutError(timeoutMs, { correlationId: id }));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, timer: this.#timer(id, timeoutMs), timeoutMs, onChunk: options.onChunk });
       publisher
-        .publish(this.#options.topics.requested, { key: id, value: JSON.stringify(envelope) })
+        .publish(this.#options.topics.requested, { key: options.key ?? id, value: JSON.stringify(envelope) })
         .catch((error) =>
           this.#settle(
             id,
@@ -92,7 +101,11 @@ export class RequestReply {
     });
   }
 
-  #onReply(message: IncomingMessage): void {
+  #timer(id: string, timeoutMs: number): NodeJS.Timeout {
+    return setTimeout(() => this.#settle(id, undefined, new TimeoutError(timeoutMs, { correlationId: id })), timeoutMs);
+  }
+
+  #onReply(message: IncomingMessage): void | Promise<void> {
     if (message.value === null) return;
     let json: { correlation_id?: unknown };
     try {
@@ -117,7 +130,24 @@ export class RequestReply {
       );
       return;
     }
-    this.#settle(id, parsed.data);
+    const reply = parsed.data;
+    const pending = this.#pending.get(id);
+    if (reply.event_type === 'DATABASE_QUERY_COMPLETED' && reply.payload.chunk?.last === false && pending) {
+      clearTimeout(pending.timer);
+      pending.timer = this.#timer(id, pending.timeoutMs);
+      if (!pending.onChunk) {
+        this.#settle(id, undefined, new TransportError('a chunked reply arrived for a request that did not ask for chunks', { retryable: false }));
+        return;
+      }
+      try {
+        const held = pending.onChunk(reply);
+        if (held) return held.catch((error) => this.#settle(id, undefined, error));
+      } catch (error) {
+        this.#settle(id, undefined, error);
+      }
+      return;
+    }
+    this.#settle(id, reply);
   }
 
   #settle(id: string, reply: ReplyEnvelope | undefined, error?: unknown): void {

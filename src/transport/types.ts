@@ -42,7 +42,8 @@ export interface ReplyChannelOptions {
   readonly topics: readonly string[];
   /** Partition to read; default: a random one. */
   readonly partition?: number;
-  readonly onMessage: (message: IncomingMessage) => void;
+  /** May return a promise: the reader fetches no further messages until it settles (backpressure). */
+  readonly onMessage: (message: IncomingMessage) => void | Promise<void>;
 }
 
 /** One fetched batch of one partition. The handler resolves when it has taken the messages on. */

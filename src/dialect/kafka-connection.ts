@@ -1,0 +1,82 @@
+import { type CompiledQuery, type DatabaseConnection, type QueryResult, SelectQueryNode } from 'kysely';
+import type {
+  DatabaseEventClient,
+  QueryResult as EventQueryResult,
+  Transaction,
+  TransactionSettings,
+} from '../client/database-event-client.js';
+import { quoteIdent } from '../events/sql.js';
+import { encodeParams } from '../events/values.js';
+import type { RequestPayload } from '../events/request.js';
+
+const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+/** One Kysely connection over the bus: a client plus, inside `db.transaction()`, the open transaction. */
+export class KafkaConnection implements DatabaseConnection {
+  readonly #client: DatabaseEventClient;
+  readonly #options: { maxRows: number; timeoutMs?: number };
+  #transaction: Transaction | undefined;
+
+  constructor(client: DatabaseEventClient, options: { maxRows: number; timeoutMs?: number }) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    return toKyselyResult(await this.#client.request<R>(this.#payload(compiledQuery), this.#callOptions()));
+  }
+
+  async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    // Rows arrive in the adapter's chunks (about 256 KiB each); Kysely's chunkSize has no say over Kafka messages.
+    for await (const rows of this.#client.stream<R>(this.#payload(compiledQuery), this.#callOptions())) {
+      yield { rows };
+    }
+  }
+
+  async begin(settings: TransactionSettings): Promise<void> {
+    if (this.#transaction) throw new Error('a transaction is already open on this connection');
+    this.#transaction = await this.#client.beginTransaction(settings, this.#timeout());
+  }
+
+  /** Ends the transaction; the id is forgotten whatever happens, so the connection is reusable. */
+  async end(action: 'commit' | 'rollback'): Promise<string> {
+    const transaction = this.#transaction;
+    if (!transaction) throw new Error('no transaction is open on this connection');
+    try {
+      return action === 'commit'
+        ? await this.#client.commitTransaction(transaction, this.#timeout())
+        : await this.#client.rollbackTransaction(transaction, this.#timeout());
+    } finally {
+      this.#transaction = undefined;
+    }
+  }
+
+  async savepoint(command: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT', name: string): Promise<void> {
+    await this.#client.request({ operation_type: 'EXECUTE', sql: `${command} ${quoteIdent(name)}` }, this.#callOptions());
+  }
+
+  /** Kysely releases a connection after a transaction; one left open (a bug upstream) is rolled back. */
+  async release(): Promise<void> {
+    if (this.#transaction) await this.end('rollback').catch(() => {});
+  }
+
+  #payload(compiledQuery: CompiledQuery): RequestPayload {
+    // Plain SELECTs go to the adapter's read-only pool; everything else (DML, raw SQL, data-modifying WITH) as EXECUTE.
+    const node = compiledQuery.query;
+    const read = SelectQueryNode.is(node) && node.with === undefined;
+    return { operation_type: read ? 'SELECT' : 'EXECUTE', sql: compiledQuery.sql, params: encodeParams(compiledQuery.parameters) };
+  }
+
+  #timeout() {
+    return this.#options.timeoutMs === undefined ? {} : { timeoutMs: this.#options.timeoutMs };
+  }
+
+  #callOptions() {
+    return { ...this.#timeout(), maxRows: this.#options.maxRows, ...(this.#transaction ? { transaction: this.#transaction } : {}) };
+  }
+}
+
+/** numAffectedRows from the command tag and row count, as Kysely's PostgreSQL driver reports it. */
+export function toKyselyResult<R>(result: EventQueryResult<R>): QueryResult<R> {
+  return AFFECTING.has(result.command) ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount) } : { rows: result.rows };
+}
