@@ -1,5 +1,7 @@
 export { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 export * from './client/index.js';
+export * from './compat/index.js';
+export * from './dialect/index.js';
 export {
   ConfigurationError,
   DatabaseError,
@@ -19,4 +21,3 @@ export {
   RequestReply,
   type Transport,
 } from './transport/index.js';
-export * from './dialect/index.js';

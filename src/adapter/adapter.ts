@@ -1,7 +1,7 @@
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
-import { isSaneId } from '../events/ids.js';
 import type { BreakerState } from '../events/error-codes.js';
+import { isSaneId } from '../events/ids.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
@@ -9,16 +9,15 @@ import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
-import { toFailure } from './error-mapping.js';
-import { Executor, type ExecutorOptions, type StatementResult as ExecResult } from './executor.js';
-import { isConnectionError } from './error-mapping.js';
-import { type TransactionOptions, Transactions } from './transactions.js';
+import { isConnectionError, toFailure } from './error-mapping.js';
+import { type StatementResult as ExecResult, Executor, type ExecutorOptions } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
 import { SqlValidator, type StatementPolicy } from './sql-validator.js';
 import { buildStatement } from './statement-builder.js';
+import { type TransactionOptions, Transactions } from './transactions.js';
 
 export interface AdapterOptions extends ExecutorOptions {
   readonly transport: Transport;
@@ -255,7 +254,9 @@ export class DatabaseAdapter {
     try {
       operation = toOperation(payload, this.#options.allowDdl ?? false);
     } catch (error) {
-      return failed(error instanceof RequestRejected ? error.failure : validationError(String(error)).failure);
+      return failed(
+        error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
+      );
     }
     if (!this.#breaker.tryAcquire()) return failed(breakerOpen(this.#breaker.retryAfterMs));
     try {
@@ -269,7 +270,9 @@ export class DatabaseAdapter {
           sql = operation.sql;
           const txId = operation.transactionId;
           const policy: StatementPolicy =
-            txId !== undefined && operation.policy.kind === 'execute' ? { kind: 'transaction', allowDdl } : operation.policy;
+            txId !== undefined && operation.policy.kind === 'execute'
+              ? { kind: 'transaction', allowDdl }
+              : operation.policy;
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
           const text = operation.sql;
           const values = [...operation.params];
@@ -277,13 +280,18 @@ export class DatabaseAdapter {
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
-            const queued = this.#transactions.run(txId, (client) => this.#executor.runOn(client, text, values, options));
+            const queued = this.#transactions.run(txId, (client) =>
+              this.#executor.runOn(client, text, values, options),
+            );
             work = async () => ({ result: await queued });
           }
           break;
         }
         case 'begin':
-          work = async () => ({ result: emptyResult('BEGIN'), transactionId: await this.#transactions.begin(operation.settings) });
+          work = async () => ({
+            result: emptyResult('BEGIN'),
+            transactionId: await this.#transactions.begin(operation.settings),
+          });
           break;
         case 'end': {
           const ended = this.#transactions.end(operation.transactionId, operation.action);
@@ -291,7 +299,8 @@ export class DatabaseAdapter {
           break;
         }
         case 'batch': {
-          for (const statement of operation.statements) validator.check(statement.sql, { kind: 'execute', allowDdl });
+          for (const statement of operation.statements)
+            validator.check(statement.sql, { kind: 'execute', allowDdl });
           work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
           break;
         }
@@ -317,19 +326,26 @@ export class DatabaseAdapter {
         return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
       } catch (error) {
         const failure = toFailure(error, 'execute');
-        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') this.#breaker.failure();
+        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions')
+          this.#breaker.failure();
         else this.#breaker.success();
         return failed(failure);
       }
     } catch (error) {
       // Refused before the database was involved: the breaker learned nothing.
       this.#breaker.cancel();
-      return failed(error instanceof RequestRejected ? error.failure : validationError(String(error)).failure);
+      return failed(
+        error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
+      );
     }
   }
 
   /** BATCH: all statements on one connection in one transaction; the first failure rolls everything back. */
-  async #runBatch(statements: readonly { sql: string; params: readonly unknown[] }[], maxRows: number, timeoutMs: number) {
+  async #runBatch(
+    statements: readonly { sql: string; params: readonly unknown[] }[],
+    maxRows: number,
+    timeoutMs: number,
+  ) {
     const client = await this.#executor.acquire(false);
     let broken: Error | undefined;
     const results: ExecResult[] = [];
@@ -337,12 +353,22 @@ export class DatabaseAdapter {
       await client.query('BEGIN');
       for (const [index, statement] of statements.entries()) {
         try {
-          results.push(await this.#executor.runOn(client, statement.sql, statement.params, { readOnly: false, maxRows, timeoutMs }));
+          results.push(
+            await this.#executor.runOn(client, statement.sql, statement.params, {
+              readOnly: false,
+              maxRows,
+              timeoutMs,
+            }),
+          );
         } catch (error) {
           await client.query('ROLLBACK').catch((e) => {
             broken = e as Error;
           });
-          throw new RequestRejected({ ...toFailure(error, 'execute'), executed: false, statementIndex: index });
+          throw new RequestRejected({
+            ...toFailure(error, 'execute'),
+            executed: false,
+            statementIndex: index,
+          });
         }
       }
       await client.query('COMMIT');
@@ -408,7 +434,9 @@ export class DatabaseAdapter {
         bufferedBytes += bytes;
         totalBytes += bytes;
         if (totalBytes > maxResultBytes) {
-          throw tooLarge(`result exceeds the adapter's maximum of ${maxResultBytes} bytes; narrow the query or lower max_rows`);
+          throw tooLarge(
+            `result exceeds the adapter's maximum of ${maxResultBytes} bytes; narrow the query or lower max_rows`,
+          );
         }
         buffered.push(row);
         if (bufferedBytes >= chunkBytes) await flush(columns);
@@ -417,7 +445,12 @@ export class DatabaseAdapter {
     const chunking = pgText && options?.accept_chunks === true;
     return {
       runOptions: chunking ? { onBatch, batchRows: 500 } : {},
-      finish: (parts: ResultParts, maxRows: number, started: number, state: BreakerState): CompletedPayload => {
+      finish: (
+        parts: ResultParts,
+        maxRows: number,
+        started: number,
+        state: BreakerState,
+      ): CompletedPayload => {
         const { result } = parts;
         const textRows = chunking ? buffered : result.textRows;
         const columns = chunking && result.columns.length === 0 ? lastColumns : result.columns;

@@ -102,7 +102,12 @@ export class Executor {
    * they are read (SELECTs through a portal, so a large result never sits in memory whole) and the
    * returned `textRows` is empty.
    */
-  async runOn(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
+  async runOn(
+    client: pg.PoolClient,
+    text: string,
+    values: readonly unknown[],
+    options: RunOptions,
+  ): Promise<StatementResult> {
     if (this.#timeouts.get(client) !== options.timeoutMs) {
       await client.query(`SET statement_timeout = ${Math.max(0, Math.floor(options.timeoutMs))}`);
       this.#timeouts.set(client, options.timeoutMs);
@@ -119,7 +124,9 @@ export class Executor {
     const cursor = client.query(new Cursor(text, [...values], { rowMode: 'array', types: RAW_TEXT }));
     const read = (n: number) =>
       new Promise<{ rows: (string | null)[][]; result: pg.QueryResult }>((resolve, reject) => {
-        cursor.read(n, (error, rows, result) => (error ? reject(error) : resolve({ rows: rows as (string | null)[][], result })));
+        cursor.read(n, (error, rows, result) =>
+          error ? reject(error) : resolve({ rows: rows as (string | null)[][], result }),
+        );
       });
     try {
       const collected: (string | null)[][] = [];

@@ -63,8 +63,12 @@ export function toOperation(payload: RequestPayload, allowDdl: boolean): Operati
       return { kind: 'end', action: op === 'COMMIT' ? 'commit' : 'rollback', transactionId };
     case 'BATCH':
       if (payload.statements === undefined) throw validationError('BATCH needs payload.statements');
-      if (transactionId !== undefined) throw validationError('BATCH runs in a transaction of its own: drop transaction_id');
-      return { kind: 'batch', statements: payload.statements.map((s) => ({ sql: s.sql, params: s.params ?? [] })) };
+      if (transactionId !== undefined)
+        throw validationError('BATCH runs in a transaction of its own: drop transaction_id');
+      return {
+        kind: 'batch',
+        statements: payload.statements.map((s) => ({ sql: s.sql, params: s.params ?? [] })),
+      };
   }
   const sql = payload.sql ?? payload.query;
   const table = payload.table ?? payload.entity_type;
@@ -86,7 +90,9 @@ export function toOperation(payload: RequestPayload, allowDdl: boolean): Operati
     return { kind: 'sql', sql, params, policy, ...(transactionId === undefined ? {} : { transactionId }) };
   }
   if (transactionId !== undefined) {
-    throw validationError('inside a transaction, send SQL (payload.sql); table operations run outside transactions');
+    throw validationError(
+      'inside a transaction, send SQL (payload.sql); table operations run outside transactions',
+    );
   }
 
   switch (op) {

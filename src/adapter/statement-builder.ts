@@ -15,7 +15,6 @@ export interface Statement {
   readonly readOnly: boolean;
 }
 
-
 const SQL_OPERATORS = {
   $eq: '=',
   $ne: '<>',
@@ -31,10 +30,7 @@ const SQL_OPERATORS = {
  * Builds INSERT / UPDATE / DELETE / table reads from table, data, where and returning. Every
  * identifier is checked against the live catalog and quoted; values only ever travel as parameters.
  */
-export async function buildStatement(
-  op: TableOperation,
-  catalog: TableLookup,
-): Promise<Statement> {
+export async function buildStatement(op: TableOperation, catalog: TableLookup): Promise<Statement> {
   const named = [
     ...('data' in op ? Object.keys(op.data) : []),
     ...('where' in op ? Object.keys(op.where) : []),

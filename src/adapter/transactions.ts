@@ -31,7 +31,13 @@ interface Open {
 type Settings = NonNullable<RequestPayload['transaction']>;
 
 function transactionFailure(errorType: string, message: string): RequestRejected {
-  return new RequestRejected({ code: 'VALIDATION_ERROR', message, errorType, retryable: false, executed: false });
+  return new RequestRejected({
+    code: 'VALIDATION_ERROR',
+    message,
+    errorType,
+    retryable: false,
+    executed: false,
+  });
 }
 
 /**
@@ -155,7 +161,10 @@ export class Transactions {
 
   #gone(id: string): RequestRejected {
     return this.#expired.has(id)
-      ? transactionFailure('TransactionExpired', `transaction ${id} expired (idle or too old) and was rolled back`)
+      ? transactionFailure(
+          'TransactionExpired',
+          `transaction ${id} expired (idle or too old) and was rolled back`,
+        )
       : transactionFailure(
           'UnknownTransaction',
           `transaction ${id} is not open on this adapter (unknown, already ended, or its partition moved to another adapter)`,

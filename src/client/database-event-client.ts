@@ -11,9 +11,9 @@ import { type Logger, silentLogger } from '../logger.js';
 import { KafkaTransport } from '../transport/kafka-transport.js';
 import { RequestReply } from '../transport/request-reply.js';
 import type { Transport } from '../transport/types.js';
+import { AsyncQueue } from './async-queue.js';
 import { type DatabaseEventClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { backoffDelay, realSleep } from './retry.js';
-import { AsyncQueue } from './async-queue.js';
 
 export type Row = Record<string, unknown>;
 
@@ -267,7 +267,10 @@ export class DatabaseEventClient implements AsyncDisposable {
    * Streams a result in chunks of rows as the adapter reads them (a large result never sits in
    * memory whole, on either side). Breaking out of the loop releases the reply reader.
    */
-  async *stream<R = Row>(payload: RequestPayload, options: RequestCallOptions = {}): AsyncIterableIterator<R[]> {
+  async *stream<R = Row>(
+    payload: RequestPayload,
+    options: RequestCallOptions = {},
+  ): AsyncIterableIterator<R[]> {
     const queue = new AsyncQueue<R[]>(this.#options.streamBufferChunks);
     this.lastStreamQueue = queue;
     const done = this.#send<R>(payload, options, (rows) => queue.push(rows)).then(
@@ -286,37 +289,64 @@ export class DatabaseEventClient implements AsyncDisposable {
   }
 
   /** Opens an interactive transaction held by one adapter process; every later request of it carries its key. */
-  async beginTransaction(settings: TransactionSettings = {}, options: CallOptions = {}): Promise<Transaction> {
+  async beginTransaction(
+    settings: TransactionSettings = {},
+    options: CallOptions = {},
+  ): Promise<Transaction> {
     const key = newId();
     const transaction: NonNullable<RequestPayload['transaction']> = {};
     if (settings.isolationLevel) transaction.isolation_level = settings.isolationLevel;
     if (settings.accessMode) transaction.access_mode = settings.accessMode;
     if (settings.idleTimeoutMs) transaction.idle_timeout_ms = settings.idleTimeoutMs;
     const result = await this.#send({ operation_type: 'BEGIN', transaction }, { ...options, key }, undefined);
-    if (result.transactionId === undefined) throw new TransportError('BEGIN reply carried no transaction_id', { retryable: false });
+    if (result.transactionId === undefined)
+      throw new TransportError('BEGIN reply carried no transaction_id', { retryable: false });
     return Object.freeze({ id: result.transactionId, key });
   }
 
   /** Commits; resolves to PostgreSQL's tag: `ROLLBACK` when an earlier error had aborted the transaction. */
   async commitTransaction(transaction: Transaction, options: CallOptions = {}): Promise<string> {
-    return (await this.#send({ operation_type: 'COMMIT', transaction_id: transaction.id }, { ...options, key: transaction.key }, undefined))
-      .command;
+    return (
+      await this.#send(
+        { operation_type: 'COMMIT', transaction_id: transaction.id },
+        { ...options, key: transaction.key },
+        undefined,
+      )
+    ).command;
   }
 
   async rollbackTransaction(transaction: Transaction, options: CallOptions = {}): Promise<string> {
-    return (await this.#send({ operation_type: 'ROLLBACK', transaction_id: transaction.id }, { ...options, key: transaction.key }, undefined))
-      .command;
+    return (
+      await this.#send(
+        { operation_type: 'ROLLBACK', transaction_id: transaction.id },
+        { ...options, key: transaction.key },
+        undefined,
+      )
+    ).command;
   }
 
   /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
-  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, settings: TransactionSettings = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: TransactionScope) => Promise<T>,
+    settings: TransactionSettings = {},
+  ): Promise<T> {
     const transaction = await this.beginTransaction(settings);
     const scope: TransactionScope = {
       transaction,
       query: async <Q = Row>(sql: string, params?: readonly unknown[]) =>
-        (await this.request<Q>({ operation_type: 'SELECT', sql, params: encodeParams(params) }, { transaction })).rows,
+        (
+          await this.request<Q>(
+            { operation_type: 'SELECT', sql, params: encodeParams(params) },
+            { transaction },
+          )
+        ).rows,
       execute: async (sql: string, params?: readonly unknown[]) =>
-        (await this.request({ operation_type: 'EXECUTE', sql, params: encodeParams(params) }, { transaction })).rowCount,
+        (
+          await this.request(
+            { operation_type: 'EXECUTE', sql, params: encodeParams(params) },
+            { transaction },
+          )
+        ).rowCount,
     };
     let result: T;
     try {
@@ -326,14 +356,23 @@ export class DatabaseEventClient implements AsyncDisposable {
       throw error;
     }
     const tag = await this.commitTransaction(transaction);
-    if (tag !== 'COMMIT') throw new DatabaseError('DATABASE_OPERATION_FAILED', `transaction ended with ${tag}, not COMMIT`, { errorType: 'TransactionAborted' });
+    if (tag !== 'COMMIT')
+      throw new DatabaseError('DATABASE_OPERATION_FAILED', `transaction ended with ${tag}, not COMMIT`, {
+        errorType: 'TransactionAborted',
+      });
     return result;
   }
 
   /** Runs the statements in order in one transaction on the adapter: all of them take effect, or none. */
-  async batch(statements: readonly { sql: string; params?: readonly unknown[] }[], options: CallOptions = {}): Promise<QueryResult[]> {
+  async batch(
+    statements: readonly { sql: string; params?: readonly unknown[] }[],
+    options: CallOptions = {},
+  ): Promise<QueryResult[]> {
     const result = await this.#send(
-      { operation_type: 'BATCH', statements: statements.map((s) => ({ sql: s.sql, params: encodeParams(s.params) })) },
+      {
+        operation_type: 'BATCH',
+        statements: statements.map((s) => ({ sql: s.sql, params: encodeParams(s.params) })),
+      },
       options,
       undefined,
     );
@@ -455,7 +494,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     breaker?.success();
     const p = reply.payload;
     const fields = p.columns ?? [];
-    const textRows = p.text_rows === undefined ? undefined : leading.length > 0 ? leading.concat(p.text_rows) : p.text_rows;
+    const textRows =
+      p.text_rows === undefined ? undefined : leading.length > 0 ? leading.concat(p.text_rows) : p.text_rows;
     const rows = (textRows !== undefined ? decodeTextRows(fields, textRows, parse) : p.rows) as R[];
     const result: QueryResult<R> = {
       rows,

@@ -5,9 +5,9 @@ import type {
   Transaction,
   TransactionSettings,
 } from '../client/database-event-client.js';
+import type { RequestPayload } from '../events/request.js';
 import { quoteIdent } from '../events/sql.js';
 import { encodeParams } from '../events/values.js';
-import type { RequestPayload } from '../events/request.js';
 
 const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
 
@@ -51,8 +51,14 @@ export class KafkaConnection implements DatabaseConnection {
     }
   }
 
-  async savepoint(command: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT', name: string): Promise<void> {
-    await this.#client.request({ operation_type: 'EXECUTE', sql: `${command} ${quoteIdent(name)}` }, this.#callOptions());
+  async savepoint(
+    command: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT',
+    name: string,
+  ): Promise<void> {
+    await this.#client.request(
+      { operation_type: 'EXECUTE', sql: `${command} ${quoteIdent(name)}` },
+      this.#callOptions(),
+    );
   }
 
   /** Kysely releases a connection after a transaction; one left open (a bug upstream) is rolled back. */
@@ -64,7 +70,11 @@ export class KafkaConnection implements DatabaseConnection {
     // Plain SELECTs go to the adapter's read-only pool; everything else (DML, raw SQL, data-modifying WITH) as EXECUTE.
     const node = compiledQuery.query;
     const read = SelectQueryNode.is(node) && node.with === undefined;
-    return { operation_type: read ? 'SELECT' : 'EXECUTE', sql: compiledQuery.sql, params: encodeParams(compiledQuery.parameters) };
+    return {
+      operation_type: read ? 'SELECT' : 'EXECUTE',
+      sql: compiledQuery.sql,
+      params: encodeParams(compiledQuery.parameters),
+    };
   }
 
   #timeout() {
@@ -72,11 +82,17 @@ export class KafkaConnection implements DatabaseConnection {
   }
 
   #callOptions() {
-    return { ...this.#timeout(), maxRows: this.#options.maxRows, ...(this.#transaction ? { transaction: this.#transaction } : {}) };
+    return {
+      ...this.#timeout(),
+      maxRows: this.#options.maxRows,
+      ...(this.#transaction ? { transaction: this.#transaction } : {}),
+    };
   }
 }
 
 /** numAffectedRows from the command tag and row count, as Kysely's PostgreSQL driver reports it. */
 export function toKyselyResult<R>(result: EventQueryResult<R>): QueryResult<R> {
-  return AFFECTING.has(result.command) ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount) } : { rows: result.rows };
+  return AFFECTING.has(result.command)
+    ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount) }
+    : { rows: result.rows };
 }

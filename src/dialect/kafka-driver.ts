@@ -1,7 +1,12 @@
-import { AbortedTransactionError, type DatabaseConnection, type Driver, type TransactionSettings } from 'kysely';
+import {
+  AbortedTransactionError,
+  type DatabaseConnection,
+  type Driver,
+  type TransactionSettings,
+} from 'kysely';
 import { DatabaseEventClient } from '../client/database-event-client.js';
-import type { KafkaDialectConfig } from './kafka-dialect.js';
 import { KafkaConnection } from './kafka-connection.js';
+import type { KafkaDialectConfig } from './kafka-dialect.js';
 
 /**
  * There are no sockets to pool: a "connection" is a cheap handle that remembers an open
@@ -16,7 +21,8 @@ export class KafkaDriver implements Driver {
   constructor(config: KafkaDialectConfig) {
     this.#config = config;
     this.#ownsClient = !(config.client instanceof DatabaseEventClient);
-    this.#client = config.client instanceof DatabaseEventClient ? config.client : new DatabaseEventClient(config.client);
+    this.#client =
+      config.client instanceof DatabaseEventClient ? config.client : new DatabaseEventClient(config.client);
   }
 
   async init(): Promise<void> {
@@ -41,7 +47,8 @@ export class KafkaDriver implements Driver {
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error aborted the transaction.
-    if ((await (connection as KafkaConnection).end('commit')) === 'ROLLBACK') throw new AbortedTransactionError();
+    if ((await (connection as KafkaConnection).end('commit')) === 'ROLLBACK')
+      throw new AbortedTransactionError();
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {

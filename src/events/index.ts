@@ -37,6 +37,7 @@ export {
   WHERE_OPERATORS,
   type WhereOperator,
 } from './request.js';
+export { quoteIdent } from './sql.js';
 export { DEFAULT_TOPIC_ENV, type TopicNames, topicNames } from './topics.js';
 export {
   decodeTextRows,
@@ -48,4 +49,3 @@ export {
   pgTypeParser,
   type TypeParserLookup,
 } from './values.js';
-export { quoteIdent } from './sql.js';

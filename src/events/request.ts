@@ -13,7 +13,11 @@ export const LEGACY_OPERATION_TYPES = ['QUERY', 'UPSERT'] as const;
  * BATCH runs several statements in one transaction, all or nothing.
  */
 export const TRANSACTION_OPERATION_TYPES = ['BEGIN', 'COMMIT', 'ROLLBACK', 'BATCH'] as const;
-export const OperationType = z.enum([...OPERATION_TYPES, ...LEGACY_OPERATION_TYPES, ...TRANSACTION_OPERATION_TYPES]);
+export const OperationType = z.enum([
+  ...OPERATION_TYPES,
+  ...LEGACY_OPERATION_TYPES,
+  ...TRANSACTION_OPERATION_TYPES,
+]);
 export type OperationType = z.infer<typeof OperationType>;
 
 export const ROW_FORMATS = ['objects', 'pg_text'] as const;
@@ -85,7 +89,9 @@ export const RequestPayload = z
     /** Addition, BEGIN: transaction settings. */
     transaction: z
       .object({
-        isolation_level: z.enum(['read uncommitted', 'read committed', 'repeatable read', 'serializable']).optional(),
+        isolation_level: z
+          .enum(['read uncommitted', 'read committed', 'repeatable read', 'serializable'])
+          .optional(),
         access_mode: z.enum(['read only', 'read write']).optional(),
         /** Rolled back when no request uses it for this long, ms (capped by the adapter). */
         idle_timeout_ms: z.number().int().positive().optional(),

@@ -77,7 +77,11 @@ export class RequestReply {
   }
 
   /** Publishes the request and waits for its reply. `timeoutMs` counts from now. */
-  request(envelope: RequestEnvelope, timeoutMs: number, options: RequestOptions = {}): Promise<ReplyEnvelope> {
+  request(
+    envelope: RequestEnvelope,
+    timeoutMs: number,
+    options: RequestOptions = {},
+  ): Promise<ReplyEnvelope> {
     const publisher = this.#publisher;
     if (!publisher)
       return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client is not started: call start() first'));
@@ -88,7 +92,13 @@ export class RequestReply {
       );
     }
     return new Promise<ReplyEnvelope>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, timer: this.#timer(id, timeoutMs), timeoutMs, onChunk: options.onChunk });
+      this.#pending.set(id, {
+        resolve,
+        reject,
+        timer: this.#timer(id, timeoutMs),
+        timeoutMs,
+        onChunk: options.onChunk,
+      });
       publisher
         .publish(this.#options.topics.requested, { key: options.key ?? id, value: JSON.stringify(envelope) })
         .catch((error) =>
@@ -102,7 +112,10 @@ export class RequestReply {
   }
 
   #timer(id: string, timeoutMs: number): NodeJS.Timeout {
-    return setTimeout(() => this.#settle(id, undefined, new TimeoutError(timeoutMs, { correlationId: id })), timeoutMs);
+    return setTimeout(
+      () => this.#settle(id, undefined, new TimeoutError(timeoutMs, { correlationId: id })),
+      timeoutMs,
+    );
   }
 
   #onReply(message: IncomingMessage): void | Promise<void> {
@@ -136,7 +149,13 @@ export class RequestReply {
       clearTimeout(pending.timer);
       pending.timer = this.#timer(id, pending.timeoutMs);
       if (!pending.onChunk) {
-        this.#settle(id, undefined, new TransportError('a chunked reply arrived for a request that did not ask for chunks', { retryable: false }));
+        this.#settle(
+          id,
+          undefined,
+          new TransportError('a chunked reply arrived for a request that did not ask for chunks', {
+            retryable: false,
+          }),
+        );
         return;
       }
       try {

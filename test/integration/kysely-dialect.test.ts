@@ -3,13 +3,12 @@
  * with Kysely's own PostgreSQL dialect on a direct connection.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { AbortedTransactionError, Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { AgentExecutionLogs, DB } from '../../generated/db.js';
-import { renderDirect, renderViaBus } from '../../scripts/codegen.js';
-import { readFileSync } from 'node:fs';
-import { GENERATED_FILE } from '../../scripts/codegen.js';
+import { GENERATED_FILE, renderDirect, renderViaBus } from '../../scripts/codegen.js';
 import { DatabaseError, type DatabaseEventClient, KafkaDialect } from '../../src/index.js';
 import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
 
@@ -23,12 +22,20 @@ beforeAll(async () => {
   bridge = await startBridge('kysely');
   client = await bridge.client();
   db = new Kysely<DB>({ dialect: new KafkaDialect({ client }) });
-  direct = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: stack().databaseUrl, max: 4 }) }) });
+  direct = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: stack().databaseUrl, max: 4 }) }),
+  });
   for (let i = 0; i < 4; i++) {
     const correlation = randomUUID();
     await direct
       .insertInto('agent_execution_logs')
-      .values({ correlation_id: correlation, agent_name: tag, status: i % 2 ? 'success' : 'failed', quality_score: `0.8${i}`, duration_ms: 100 * i })
+      .values({
+        correlation_id: correlation,
+        agent_name: tag,
+        status: i % 2 ? 'success' : 'failed',
+        quality_score: `0.8${i}`,
+        duration_ms: 100 * i,
+      })
       .execute();
     await direct
       .insertInto('agent_manifest_injections')
@@ -68,13 +75,21 @@ describe('KafkaDialect', () => {
   });
 
   it('selectAll has the generated row type, and the values match it at run time', async () => {
-    const row = await db.selectFrom('agent_execution_logs').selectAll().where('agent_name', '=', tag).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('agent_execution_logs')
+      .selectAll()
+      .where('agent_name', '=', tag)
+      .executeTakeFirstOrThrow();
     expectTypeOf(row).toEqualTypeOf<Selectable<AgentExecutionLogs>>();
     expectTypeOf(row.created_at).toEqualTypeOf<Date | null>();
     expect(row.created_at).toBeInstanceOf(Date);
     expect(typeof row.quality_score).toBe('string');
     await expect(
-      db.selectFrom('agent_execution_logs').selectAll().where('agent_name', '=', 'nobody').executeTakeFirstOrThrow(),
+      db
+        .selectFrom('agent_execution_logs')
+        .selectAll()
+        .where('agent_name', '=', 'nobody')
+        .executeTakeFirstOrThrow(),
     ).rejects.toThrow('no result');
   });
 
@@ -84,7 +99,13 @@ describe('KafkaDialect', () => {
     const both = [db, direct] as const;
     const inserted = await db
       .insertInto('agent_execution_logs')
-      .values({ execution_id: executionId, correlation_id: randomUUID(), agent_name: tag, status: 'in_progress', started_at: new Date() })
+      .values({
+        execution_id: executionId,
+        correlation_id: randomUUID(),
+        agent_name: tag,
+        status: 'in_progress',
+        started_at: new Date(),
+      })
       .returning('execution_id')
       .executeTakeFirstOrThrow();
     expect(inserted).toEqual({ execution_id: executionId });
@@ -108,7 +129,13 @@ describe('KafkaDialect', () => {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    expect(decision).toEqual(await direct.selectFrom('agent_routing_decisions').selectAll().where('id', '=', decision.id).executeTakeFirstOrThrow());
+    expect(decision).toEqual(
+      await direct
+        .selectFrom('agent_routing_decisions')
+        .selectAll()
+        .where('id', '=', decision.id)
+        .executeTakeFirstOrThrow(),
+    );
 
     // Pattern 3: historical analysis.
     const pattern3 = (k: Kysely<DB>) =>
@@ -135,7 +162,15 @@ describe('KafkaDialect', () => {
       k
         .selectFrom('agent_manifest_injections as ami')
         .leftJoin('agent_execution_logs as ael', 'ami.correlation_id', 'ael.correlation_id')
-        .select(['ami.correlation_id', 'ami.agent_name', 'ami.patterns_count', 'ami.total_query_time_ms', 'ami.created_at', 'ael.status', 'ael.quality_score'])
+        .select([
+          'ami.correlation_id',
+          'ami.agent_name',
+          'ami.patterns_count',
+          'ami.total_query_time_ms',
+          'ami.created_at',
+          'ael.status',
+          'ael.quality_score',
+        ])
         .where('ami.agent_name', '=', tag)
         .orderBy('ami.created_at', 'desc')
         .orderBy('ami.total_query_time_ms')
@@ -154,10 +189,25 @@ describe('KafkaDialect', () => {
         .insertInto('agent_execution_logs')
         .values([1, 2, 3].map(() => ({ correlation_id: randomUUID(), agent_name: name })))
         .executeTakeFirst();
-      const update = await k.updateTable('agent_execution_logs').set({ status: 'x' }).where('agent_name', '=', name).executeTakeFirst();
-      const del = await k.deleteFrom('agent_execution_logs').where('agent_name', '=', name).executeTakeFirst();
-      const none = await k.deleteFrom('agent_execution_logs').where('agent_name', '=', name).executeTakeFirst();
-      results.push([insert.numInsertedOrUpdatedRows, update.numUpdatedRows, del.numDeletedRows, none.numDeletedRows]);
+      const update = await k
+        .updateTable('agent_execution_logs')
+        .set({ status: 'x' })
+        .where('agent_name', '=', name)
+        .executeTakeFirst();
+      const del = await k
+        .deleteFrom('agent_execution_logs')
+        .where('agent_name', '=', name)
+        .executeTakeFirst();
+      const none = await k
+        .deleteFrom('agent_execution_logs')
+        .where('agent_name', '=', name)
+        .executeTakeFirst();
+      results.push([
+        insert.numInsertedOrUpdatedRows,
+        update.numUpdatedRows,
+        del.numDeletedRows,
+        none.numDeletedRows,
+      ]);
     }
     expect(results[0]).toEqual([3n, 3n, 3n, 0n]);
     expect(results[0]).toEqual(results[1]);
@@ -168,44 +218,96 @@ describe('transactions', () => {
   it('db.transaction() commits what it did', async () => {
     const name = `${tag}-commit`;
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('agent_execution_logs').values({ correlation_id: randomUUID(), agent_name: name }).execute();
-      const inside = await trx.selectFrom('agent_execution_logs').select('agent_name').where('agent_name', '=', name).execute();
+      await trx
+        .insertInto('agent_execution_logs')
+        .values({ correlation_id: randomUUID(), agent_name: name })
+        .execute();
+      const inside = await trx
+        .selectFrom('agent_execution_logs')
+        .select('agent_name')
+        .where('agent_name', '=', name)
+        .execute();
       expect(inside).toHaveLength(1);
       // Not visible outside before COMMIT.
-      expect(await direct.selectFrom('agent_execution_logs').select('agent_name').where('agent_name', '=', name).execute()).toHaveLength(0);
+      expect(
+        await direct
+          .selectFrom('agent_execution_logs')
+          .select('agent_name')
+          .where('agent_name', '=', name)
+          .execute(),
+      ).toHaveLength(0);
     });
-    expect(await direct.selectFrom('agent_execution_logs').select('agent_name').where('agent_name', '=', name).execute()).toHaveLength(1);
+    expect(
+      await direct
+        .selectFrom('agent_execution_logs')
+        .select('agent_name')
+        .where('agent_name', '=', name)
+        .execute(),
+    ).toHaveLength(1);
   });
 
   it('a transaction that throws leaves no trace in the tables', async () => {
     const name = `${tag}-rollback`;
     await expect(
       db.transaction().execute(async (trx) => {
-        await trx.insertInto('agent_execution_logs').values({ correlation_id: randomUUID(), agent_name: name }).execute();
-        await trx.updateTable('agent_routing_decisions').set({ reasoning: 'changed' }).where('selected_agent', '=', tag).execute();
+        await trx
+          .insertInto('agent_execution_logs')
+          .values({ correlation_id: randomUUID(), agent_name: name })
+          .execute();
+        await trx
+          .updateTable('agent_routing_decisions')
+          .set({ reasoning: 'changed' })
+          .where('selected_agent', '=', tag)
+          .execute();
         throw new Error('changed my mind');
       }),
     ).rejects.toThrow('changed my mind');
-    expect(await direct.selectFrom('agent_execution_logs').select('agent_name').where('agent_name', '=', name).execute()).toHaveLength(0);
     expect(
-      await direct.selectFrom('agent_routing_decisions').select('reasoning').where('selected_agent', '=', tag).where('reasoning', '=', 'changed').execute(),
+      await direct
+        .selectFrom('agent_execution_logs')
+        .select('agent_name')
+        .where('agent_name', '=', name)
+        .execute(),
+    ).toHaveLength(0);
+    expect(
+      await direct
+        .selectFrom('agent_routing_decisions')
+        .select('reasoning')
+        .where('selected_agent', '=', tag)
+        .where('reasoning', '=', 'changed')
+        .execute(),
     ).toHaveLength(0);
   });
 
   it('savepoints: rollbackToSavepoint undoes only what followed the savepoint', async () => {
     const name = `${tag}-savepoint`;
     const trx = await db.startTransaction().execute();
-    await trx.insertInto('agent_execution_logs').values({ correlation_id: randomUUID(), agent_name: name, status: 'kept' }).execute();
+    await trx
+      .insertInto('agent_execution_logs')
+      .values({ correlation_id: randomUUID(), agent_name: name, status: 'kept' })
+      .execute();
     const sp = await trx.savepoint('before_second').execute();
-    await sp.insertInto('agent_execution_logs').values({ correlation_id: randomUUID(), agent_name: name, status: 'undone' }).execute();
+    await sp
+      .insertInto('agent_execution_logs')
+      .values({ correlation_id: randomUUID(), agent_name: name, status: 'undone' })
+      .execute();
     const back = await sp.rollbackToSavepoint('before_second').execute();
     await back.commit().execute();
-    expect(await direct.selectFrom('agent_execution_logs').select('status').where('agent_name', '=', name).execute()).toEqual([{ status: 'kept' }]);
+    expect(
+      await direct
+        .selectFrom('agent_execution_logs')
+        .select('status')
+        .where('agent_name', '=', name)
+        .execute(),
+    ).toEqual([{ status: 'kept' }]);
   });
 
   it('an error inside the transaction aborts it: COMMIT reports AbortedTransactionError', async () => {
     const trx = await db.startTransaction().execute();
-    await expect(sql`SELECT 1/0`.execute(trx)).rejects.toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '22012' });
+    await expect(sql`SELECT 1/0`.execute(trx)).rejects.toMatchObject({
+      code: 'DATABASE_OPERATION_FAILED',
+      sqlstate: '22012',
+    });
     await expect(trx.commit().execute()).rejects.toBeInstanceOf(AbortedTransactionError);
   });
 
@@ -218,7 +320,11 @@ describe('transactions', () => {
     const doomed = await bridge.client();
     const tx = await doomed.beginTransaction({ idleTimeoutMs: 1500 });
     await doomed.request(
-      { operation_type: 'EXECUTE', sql: `UPDATE agent_execution_logs SET status = 'during' WHERE execution_id = $1`, params: [row?.execution_id] },
+      {
+        operation_type: 'EXECUTE',
+        sql: `UPDATE agent_execution_logs SET status = 'during' WHERE execution_id = $1`,
+        params: [row?.execution_id],
+      },
       { transaction: tx },
     );
     await doomed.stop(); // dies without COMMIT or ROLLBACK
@@ -232,29 +338,42 @@ describe('transactions', () => {
       const deadline = Date.now() + 15_000;
       while (!free && Date.now() < deadline) {
         free = await probe
-          .query(`UPDATE agent_execution_logs SET status = status WHERE execution_id = $1`, [row?.execution_id])
+          .query(`UPDATE agent_execution_logs SET status = status WHERE execution_id = $1`, [
+            row?.execution_id,
+          ])
           .then(() => true)
           .catch(() => false);
       }
       expect(free).toBe(true);
-      const { rows } = await probe.query('SELECT status FROM agent_execution_logs WHERE execution_id = $1', [row?.execution_id]);
+      const { rows } = await probe.query('SELECT status FROM agent_execution_logs WHERE execution_id = $1', [
+        row?.execution_id,
+      ]);
       expect(rows).toEqual([{ status: 'before' }]);
-      const idle = await probe.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'dbbridge-adapter'`);
+      const idle = await probe.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'dbbridge-adapter'`,
+      );
       expect(idle.rows[0].n).toBe(0);
     } finally {
       await probe.end();
     }
-    const late = await client.request({ operation_type: 'SELECT', sql: 'SELECT 1' }, { transaction: tx }).catch((e) => e);
+    const late = await client
+      .request({ operation_type: 'SELECT', sql: 'SELECT 1' }, { transaction: tx })
+      .catch((e) => e);
     expect(late).toBeInstanceOf(DatabaseError);
     expect(late).toMatchObject({ code: 'VALIDATION_ERROR', errorType: 'TransactionExpired' });
-    const unknown = await client.request({ operation_type: 'SELECT', sql: 'SELECT 1' }, { transaction: { id: 'tx-nope', key: 'k' } }).catch((e) => e);
+    const unknown = await client
+      .request({ operation_type: 'SELECT', sql: 'SELECT 1' }, { transaction: { id: 'tx-nope', key: 'k' } })
+      .catch((e) => e);
     expect(unknown).toMatchObject({ code: 'VALIDATION_ERROR', errorType: 'UnknownTransaction' });
   });
 
   it('an atomic batch applies all statements or none', async () => {
     const name = `${tag}-batch`;
     const ok = await client.batch([
-      { sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', params: [name, randomUUID()] },
+      {
+        sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)',
+        params: [name, randomUUID()],
+      },
       { sql: 'UPDATE agent_execution_logs SET status = $1 WHERE agent_name = $2', params: ['batched', name] },
       { sql: 'SELECT status FROM agent_execution_logs WHERE agent_name = $1', params: [name] },
     ]);
@@ -266,18 +385,33 @@ describe('transactions', () => {
     expect(ok[2]?.rows).toEqual([{ status: 'batched' }]);
     const error = await client
       .batch([
-        { sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', params: [`${name}-2`, randomUUID()] },
-        { sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', params: [`${name}-2`, 'not-a-uuid'] },
+        {
+          sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)',
+          params: [`${name}-2`, randomUUID()],
+        },
+        {
+          sql: 'INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)',
+          params: [`${name}-2`, 'not-a-uuid'],
+        },
       ])
       .catch((e) => e);
     expect(error).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '22P02', statementIndex: 1 });
-    expect(await direct.selectFrom('agent_execution_logs').select('agent_name').where('agent_name', '=', `${name}-2`).execute()).toHaveLength(0);
+    expect(
+      await direct
+        .selectFrom('agent_execution_logs')
+        .select('agent_name')
+        .where('agent_name', '=', `${name}-2`)
+        .execute(),
+    ).toHaveLength(0);
   });
 });
 
 describe('large results', () => {
   it('a 20 MB result streams in chunks with bounded client memory', async () => {
-    const big = sql<{ g: number; payload: string }>`SELECT g, repeat(md5(g::text), 32) AS payload FROM generate_series(1, 20000) g`;
+    const big = sql<{
+      g: number;
+      payload: string;
+    }>`SELECT g, repeat(md5(g::text), 32) AS payload FROM generate_series(1, 20000) g`;
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const baseline = process.memoryUsage().heapUsed;
@@ -285,7 +419,10 @@ describe('large results', () => {
     let count = 0;
     let bytes = 0;
     let chunks = 0;
-    for await (const chunk of client.stream<{ g: number; payload: string }>({ operation_type: 'SELECT', sql: big.compile(db).sql }, { maxRows: 1_000_000 })) {
+    for await (const chunk of client.stream<{ g: number; payload: string }>(
+      { operation_type: 'SELECT', sql: big.compile(db).sql },
+      { maxRows: 1_000_000 },
+    )) {
       chunks++;
       for (const row of chunk) {
         expect(row.g).toBe(count + 1);
@@ -304,12 +441,18 @@ describe('large results', () => {
   });
 
   it('Kysely .stream() yields every row; execute() reassembles a chunked result', async () => {
-    const query = sql<{ g: number; payload: string }>`SELECT g, repeat('y', 2000) AS payload FROM generate_series(1, 3000) g`;
+    const query = sql<{
+      g: number;
+      payload: string;
+    }>`SELECT g, repeat('y', 2000) AS payload FROM generate_series(1, 3000) g`;
     const all = await query.execute(db);
     expect(all.rows).toHaveLength(3000);
     expect(all.rows[2999]).toEqual({ g: 3000, payload: 'y'.repeat(2000) });
     let seen = 0;
-    for await (const row of db.selectFrom(sql<{ g: number }>`(SELECT generate_series(1, 5000) AS g)`.as('t')).select('t.g').stream()) {
+    for await (const row of db
+      .selectFrom(sql<{ g: number }>`(SELECT generate_series(1, 5000) AS g)`.as('t'))
+      .select('t.g')
+      .stream()) {
       seen++;
       expect(row.g).toBe(seen);
     }
@@ -323,7 +466,11 @@ describe('large results', () => {
       const error = await limited
         .query(`SELECT repeat('z', 1000) FROM generate_series(1, 5000)`, [], { maxRows: 1_000_000 })
         .catch((e) => e);
-      expect(error).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', errorType: 'ResultTooLarge', sqlstate: '54000' });
+      expect(error).toMatchObject({
+        code: 'DATABASE_OPERATION_FAILED',
+        errorType: 'ResultTooLarge',
+        sqlstate: '54000',
+      });
     } finally {
       await small.close();
     }

@@ -1,0 +1,2 @@
+export { AsyncpgConnection, connectAsyncpg } from './asyncpg.js';
+export { BusPool, BusPoolClient, type PgQueryResult } from './pg-pool.js';
