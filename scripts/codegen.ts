@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
-import { generate, PostgresDialect as CodegenPostgresDialect } from 'kysely-codegen';
+import { PostgresDialect as CodegenPostgresDialect, generate } from 'kysely-codegen';
 import pg from 'pg';
 import { DatabaseEventClient } from '../src/client/index.js';
 import { KafkaDialect } from '../src/dialect/index.js';
@@ -9,7 +9,11 @@ import { assertNodeVersion, readEnv } from '../src/env.js';
 import { isMain, repoRoot } from './stack/process.js';
 
 /** The tables whose types dbbridge generates (the `omninode_bridge` tables). */
-export const CODEGEN_TABLES = ['agent_execution_logs', 'agent_routing_decisions', 'agent_manifest_injections'] as const;
+export const CODEGEN_TABLES = [
+  'agent_execution_logs',
+  'agent_routing_decisions',
+  'agent_manifest_injections',
+] as const;
 export const GENERATED_FILE = join(repoRoot, 'generated', 'db.ts');
 
 /**
@@ -33,7 +37,9 @@ export async function renderTypes(db: Kysely<any>): Promise<string> {
 
 /** Direct route: a `pg` pool on DATABASE_URL. */
 export async function renderDirect(databaseUrl: string): Promise<string> {
-  const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 2 }) }) });
+  const db = new Kysely({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 2 }) }),
+  });
   try {
     return await renderTypes(db);
   } finally {
@@ -53,8 +59,12 @@ async function main(): Promise<void> {
   const verify = process.argv.includes('--verify');
   let text: string;
   if (viaBus) {
-    if (!env.KAFKA_BOOTSTRAP_SERVERS) throw new Error('--via-bus needs KAFKA_BOOTSTRAP_SERVERS and a running adapter');
-    const client = new DatabaseEventClient({ bootstrapServers: env.KAFKA_BOOTSTRAP_SERVERS, topicEnv: env.DBBRIDGE_ENV });
+    if (!env.KAFKA_BOOTSTRAP_SERVERS)
+      throw new Error('--via-bus needs KAFKA_BOOTSTRAP_SERVERS and a running adapter');
+    const client = new DatabaseEventClient({
+      bootstrapServers: env.KAFKA_BOOTSTRAP_SERVERS,
+      topicEnv: env.DBBRIDGE_ENV,
+    });
     await client.start();
     try {
       text = await renderViaBus(client);
@@ -62,7 +72,8 @@ async function main(): Promise<void> {
       await client.stop();
     }
   } else {
-    if (!env.DATABASE_URL) throw new Error('codegen needs DATABASE_URL (or --via-bus); `npm run stack:up` prints one');
+    if (!env.DATABASE_URL)
+      throw new Error('codegen needs DATABASE_URL (or --via-bus); `npm run stack:up` prints one');
     text = await renderDirect(env.DATABASE_URL);
   }
   if (verify) {

@@ -12,7 +12,12 @@ export function openDb(bootstrapServers: string, topicEnv = 'dev'): Kysely<DB> {
 export async function logAgentExecution(db: Kysely<DB>, agentName: string): Promise<string> {
   const { execution_id } = await db
     .insertInto('agent_execution_logs')
-    .values({ correlation_id: randomUUID(), agent_name: agentName, status: 'in_progress', started_at: new Date() })
+    .values({
+      correlation_id: randomUUID(),
+      agent_name: agentName,
+      status: 'in_progress',
+      started_at: new Date(),
+    })
     .returning('execution_id')
     .executeTakeFirstOrThrow();
   // ... the agent works ...
@@ -25,7 +30,12 @@ export async function logAgentExecution(db: Kysely<DB>, agentName: string): Prom
 }
 
 // Pattern 2: routing decision tracking.
-export async function trackRoutingDecision(db: Kysely<DB>, userRequest: string, selectedAgent: string, confidence: number) {
+export async function trackRoutingDecision(
+  db: Kysely<DB>,
+  userRequest: string,
+  selectedAgent: string,
+  confidence: number,
+) {
   const { id } = await db
     .insertInto('agent_routing_decisions')
     .values({
@@ -66,7 +76,15 @@ export async function queryManifestHistory(db: Kysely<DB>, agentName: string) {
   return db
     .selectFrom('agent_manifest_injections as ami')
     .leftJoin('agent_execution_logs as ael', 'ami.correlation_id', 'ael.correlation_id')
-    .select(['ami.correlation_id', 'ami.agent_name', 'ami.patterns_count', 'ami.total_query_time_ms', 'ami.created_at', 'ael.status', 'ael.quality_score'])
+    .select([
+      'ami.correlation_id',
+      'ami.agent_name',
+      'ami.patterns_count',
+      'ami.total_query_time_ms',
+      'ami.created_at',
+      'ael.status',
+      'ael.quality_score',
+    ])
     .where('ami.agent_name', '=', agentName)
     .orderBy('ami.created_at', 'desc')
     .limit(10)

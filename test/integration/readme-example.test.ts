@@ -32,20 +32,32 @@ describe('README example', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const example = readFileSync(join(root, 'test/examples/patterns.ts'), 'utf8');
     const block = /```ts typed-example\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(block).toBe(example.replaceAll("'../../generated/db.js'", "'./generated/db.js'").replaceAll("'../../src/index.js'", "'dbbridge'"));
+    expect(block).toBe(
+      example
+        .replaceAll("'../../generated/db.js'", "'./generated/db.js'")
+        .replaceAll("'../../src/index.js'", "'dbbridge'"),
+    );
   });
 
   it("runs the seed's Patterns 1-4 through the bus", async () => {
     const agent = `readme-${Date.now()}`;
     const executionId = await logAgentExecution(db, agent);
-    const stored = await bridge.pg.query('SELECT status, quality_score FROM agent_execution_logs WHERE execution_id = $1', [executionId]);
+    const stored = await bridge.pg.query(
+      'SELECT status, quality_score FROM agent_execution_logs WHERE execution_id = $1',
+      [executionId],
+    );
     expect(stored.rows).toEqual([{ status: 'success', quality_score: '0.9200' }]);
 
     const id = await trackRoutingDecision(db, 'design an API', agent, 0.91);
-    expect((await bridge.pg.query('SELECT selected_agent FROM agent_routing_decisions WHERE id = $1', [id])).rows).toEqual([{ selected_agent: agent }]);
+    expect(
+      (await bridge.pg.query('SELECT selected_agent FROM agent_routing_decisions WHERE id = $1', [id])).rows,
+    ).toEqual([{ selected_agent: agent }]);
 
     const performance = await analyzeAgentPerformance(db);
-    expect(performance.find((r) => r.agent_name === agent)).toMatchObject({ execution_count: '1', avg_quality: '0.92000000000000000000' });
+    expect(performance.find((r) => r.agent_name === agent)).toMatchObject({
+      execution_count: '1',
+      avg_quality: '0.92000000000000000000',
+    });
 
     await bridge.pg.query(
       `INSERT INTO agent_manifest_injections (correlation_id, agent_name, manifest_version, generation_source, sections_included, query_times, total_query_time_ms, full_manifest_snapshot)
@@ -62,6 +74,13 @@ describe('README example', () => {
       [agent],
     );
     expect(await pruneRoutingDecisions(db)).toBeGreaterThanOrEqual(1n);
-    expect((await bridge.pg.query('SELECT count(*)::int AS n FROM agent_routing_decisions WHERE selected_agent = $1', [agent])).rows).toEqual([{ n: 1 }]);
+    expect(
+      (
+        await bridge.pg.query(
+          'SELECT count(*)::int AS n FROM agent_routing_decisions WHERE selected_agent = $1',
+          [agent],
+        )
+      ).rows,
+    ).toEqual([{ n: 1 }]);
   });
 });
