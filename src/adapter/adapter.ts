@@ -485,10 +485,17 @@ export class DatabaseAdapter {
     };
   }
 
-  /** The request's timeout, cut to what is left before its deadline, in steps so the SET is rarely repeated. */
+  /**
+   * The request's timeout, cut to what is left before its deadline less a margin for the reply to
+   * travel back (so the caller hears TIMEOUT_ERROR rather than waiting out its own timer), in steps
+   * so the SET is rarely repeated on a pooled connection.
+   */
   #statementTimeout(request: RequestEnvelope): number {
     let budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
-    if (request.deadline !== undefined) budget = Math.min(budget, Date.parse(request.deadline) - Date.now());
+    if (request.deadline !== undefined) {
+      const remaining = Date.parse(request.deadline) - Date.now();
+      budget = Math.min(budget, remaining - Math.min(250, remaining * 0.1));
+    }
     const step = budget >= 2000 ? 250 : 10;
     return Math.max(10, Math.floor(budget / step) * step);
   }

@@ -396,7 +396,8 @@ export class DatabaseEventClient implements AsyncDisposable {
         row_format: 'pg_text',
         accept_chunks: true,
         ...payload.options,
-        timeout_ms: timeoutMs,
+        // A statement timeout the caller set explicitly may be shorter than the wait for the reply.
+        timeout_ms: Math.min(payload.options?.timeout_ms ?? timeoutMs, timeoutMs),
         ...(options.maxRows === undefined ? {} : { max_rows: options.maxRows }),
       },
     };
@@ -474,7 +475,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       if (infrastructure) breaker?.failure();
       else breaker?.success();
       if (p.error_code === 'TIMEOUT_ERROR') {
-        throw new TimeoutError(timeoutMs, {
+        throw new TimeoutError(payload.options?.timeout_ms ?? timeoutMs, {
           fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
           correlationId,
         });

@@ -113,10 +113,18 @@ describe('SQL and validation errors come back within the round trip', () => {
   });
 
   it('timeout_ms becomes the statement timeout; the connection is healthy afterwards', async () => {
-    const error = await db.query('SELECT pg_sleep(5)', [], { timeoutMs: 800 }).catch((e) => e);
+    // The statement timeout (800 ms) is shorter than the wait for the reply (10 s): the adapter's answer decides.
+    const error = await db
+      .request(
+        { operation_type: 'SELECT', sql: 'SELECT pg_sleep(5)', options: { timeout_ms: 800 } },
+        { timeoutMs: 10_000 },
+      )
+      .catch((e) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error).toMatchObject({ code: 'TIMEOUT_ERROR', sqlstate: '57014' });
-    expect(error.message).toMatch(/^Request timeout after 800ms/);
+    expect(error.message).toMatch(
+      /^Request timeout after 800ms: canceling statement due to statement timeout/,
+    );
     const rows = await Promise.all(
       Array.from({ length: 12 }, (_, i) => db.query('SELECT $1::int AS i', [i])),
     );
