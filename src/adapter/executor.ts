@@ -1,6 +1,7 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { ColumnInfo } from '../events/reply.js';
+import { cappedQuery } from './capped-query.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import { RequestRejected } from './failures.js';
 
@@ -112,7 +113,8 @@ export class Executor {
       await client.query(`SET statement_timeout = ${Math.max(0, Math.floor(options.timeoutMs))}`);
       this.#timeouts.set(client, options.timeoutMs);
     }
-    return options.readOnly
+    // A portal only where rows are streamed out in batches; otherwise one round trip.
+    return options.readOnly && options.onBatch
       ? await this.#readCursor(client, text, values, options)
       : await this.#query(client, text, values, options);
   }
@@ -155,10 +157,16 @@ export class Executor {
   }
 
   async #query(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions) {
-    const result = await client.query({ text, values: [...values], rowMode: 'array', types: RAW_TEXT });
+    const { result, truncated } = await cappedQuery(client, {
+      text,
+      values: [...values],
+      types: RAW_TEXT,
+      limit: options.maxRows + 1,
+    });
     let rows = (result.rows ?? []) as (string | null)[][];
-    const truncated = rows.length > options.maxRows;
-    if (truncated) rows = rows.slice(0, options.maxRows);
+    const cut = truncated || rows.length > options.maxRows;
+    if (rows.length > options.maxRows) rows = rows.slice(0, options.maxRows);
+    const returned = rows.length;
     const columns = toColumns(result.fields ?? []);
     if (options.onBatch) {
       const size = Math.max(1, options.batchRows ?? 500);
@@ -166,11 +174,12 @@ export class Executor {
       rows = [];
     }
     return {
-      command: result.command ?? '',
-      rowCount: result.rowCount ?? rows.length,
+      // A suspended portal sends no command tag: only row-returning statements get there.
+      command: result.command ?? 'SELECT',
+      rowCount: cut ? returned : (result.rowCount ?? returned),
       columns,
       textRows: rows,
-      truncated,
+      truncated: cut,
     };
   }
 

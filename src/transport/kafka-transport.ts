@@ -227,7 +227,8 @@ export class KafkaTransport implements Transport {
     });
     this.#consumers.add(consumer);
     let assigned = false;
-    let positioned = false;
+    /** Next offset to read per topic: starts at the end of the log, then follows what was read. Nothing is committed. */
+    const position = new Map(startAt);
     const joined = new Promise<void>((resolve, reject) => {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const mine = topics.every((t) => payload.memberAssignment[t]?.includes(partition));
@@ -236,11 +237,8 @@ export class KafkaTransport implements Transport {
           reject(new TransportError(`reply partition ${partition} was not assigned to this reader`));
           return;
         }
-        if (!positioned) {
-          // Later joins (after a rebalance) resume from the offsets committed since.
-          positioned = true;
-          for (const topic of topics) consumer.seek({ topic, partition, offset: startAt.get(topic) ?? '0' });
-        }
+        // Every join (the first, and any after a rebalance) resumes exactly after the last reply read.
+        for (const topic of topics) consumer.seek({ topic, partition, offset: position.get(topic) ?? '0' });
         resolve();
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -261,13 +259,14 @@ export class KafkaTransport implements Transport {
       await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: false });
       await consumer.run({
-        autoCommit: true,
-        autoCommitInterval: 1000,
+        // Committing would put an offset commit round trip after every fetch, before the next one.
+        autoCommit: false,
         eachBatchAutoResolve: true,
         eachBatch: async ({ batch }) => {
           for (const m of batch.messages) {
             const pending = options.onMessage(toIncoming(batch.topic, batch.partition, m));
             if (pending) await pending;
+            position.set(batch.topic, (BigInt(m.offset) + 1n).toString());
           }
         },
       });
