@@ -90,7 +90,11 @@ export class AdapterProcess {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`the adapter exited (${signal ?? `code ${code}`}) before it was ready:\n${adapter.logTail()}`));
+        reject(
+          new Error(
+            `the adapter exited (${signal ?? `code ${code}`}) before it was ready:\n${adapter.logTail()}`,
+          ),
+        );
       });
     }).catch(async (error) => {
       await adapter.stop();
@@ -123,7 +127,9 @@ export class AdapterProcess {
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        console.warn(`the adapter (pid ${this.#child.pid}) did not exit ${timeoutMs} ms after SIGTERM: SIGKILL`);
+        console.warn(
+          `the adapter (pid ${this.#child.pid}) did not exit ${timeoutMs} ms after SIGTERM: SIGKILL`,
+        );
         this.#child.kill('SIGKILL');
         resolve();
       }, timeoutMs);

@@ -13,6 +13,12 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
+/** stime of one process (all its threads), in seconds: its CPU time in the kernel (syscalls, loopback TCP). */
+export function processSysSeconds(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f === undefined ? undefined : Number(f[12]) / CLK_TCK;
+}
+
 /** utime + stime of one process (all its threads), in seconds; undefined when it is gone or there is no /proc. */
 export function processCpuSeconds(pid: number, withReapedChildren = false): number | undefined {
   const f = statFields(pid);
@@ -75,7 +81,9 @@ export function selfCpuSeconds(): number {
 export interface CpuSnapshot {
   readonly at: number;
   readonly client: number;
+  readonly clientSys: number;
   readonly adapter: number | undefined;
+  readonly adapterSys: number | undefined;
   readonly kafka: number | undefined;
   readonly postgres: number | undefined;
   readonly machine: { busy: number; total: number } | undefined;
@@ -91,7 +99,9 @@ export function cpuSnapshot(pids: WatchedPids): CpuSnapshot {
   return {
     at: performance.now(),
     client: selfCpuSeconds(),
+    clientSys: process.cpuUsage().system / 1e6,
     adapter: pids.adapter === undefined ? undefined : processCpuSeconds(pids.adapter),
+    adapterSys: pids.adapter === undefined ? undefined : processSysSeconds(pids.adapter),
     kafka: pids.kafka === undefined ? undefined : processCpuSeconds(pids.kafka),
     postgres: pids.postgres === undefined ? undefined : treeCpuSeconds(pids.postgres),
     machine: machineCpuSeconds(),
@@ -111,6 +121,11 @@ export interface CpuDelta {
   readonly adapter_cores: number | null;
   readonly kafka_cores: number | null;
   readonly postgres_cores: number | null;
+  /** Cores busy with everything else on the machine (other users' tests, the kernel, ...). */
+  readonly other_cores: number | null;
+  /** Share of the client's and the adapter's CPU spent in the kernel (system time), %. */
+  readonly client_sys_pct: number | null;
+  readonly adapter_sys_pct: number | null;
 }
 
 export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot, requests: number): CpuDelta {
@@ -125,7 +140,27 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot, requests: numb
           ((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * 100,
         )
       : null;
+  const machineCores =
+    before.machine && after.machine ? (after.machine.busy - before.machine.busy) / wall : undefined;
+  const known = [
+    after.client - before.client,
+    (after.adapter ?? 0) - (before.adapter ?? 0),
+    (after.kafka ?? 0) - (before.kafka ?? 0),
+    (after.postgres ?? 0) - (before.postgres ?? 0),
+  ].reduce((a, b) => a + b, 0);
+  const sysPct = (
+    cpu0: number | undefined,
+    cpu1: number | undefined,
+    sys0: number | undefined,
+    sys1: number | undefined,
+  ) =>
+    cpu0 === undefined || cpu1 === undefined || sys0 === undefined || sys1 === undefined || cpu1 <= cpu0
+      ? null
+      : Math.round(((sys1 - sys0) / (cpu1 - cpu0)) * 1000) / 10;
   return {
+    client_sys_pct: sysPct(before.client, after.client, before.clientSys, after.clientSys),
+    adapter_sys_pct: sysPct(before.adapter, after.adapter, before.adapterSys, after.adapterSys),
+    other_cores: machineCores === undefined ? null : round4(Math.max(0, machineCores - known / wall)),
     client_cpu_s_per_1k: per1k(before.client, after.client),
     adapter_cpu_s_per_1k: per1k(before.adapter, after.adapter),
     kafka_cpu_s_per_1k: per1k(before.kafka, after.kafka),

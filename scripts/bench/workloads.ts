@@ -42,12 +42,15 @@ function pick<T>(items: readonly T[]): T {
 }
 
 function callOptions(ctx: WorkloadContext, correlationId: string | undefined) {
-  return correlationId === undefined ? { timeoutMs: ctx.timeoutMs } : { timeoutMs: ctx.timeoutMs, correlationId };
+  return correlationId === undefined
+    ? { timeoutMs: ctx.timeoutMs }
+    : { timeoutMs: ctx.timeoutMs, correlationId };
 }
 
 const PK_SELECT = 'SELECT * FROM agent_execution_logs WHERE execution_id = $1';
 /** A primary-key range: an index scan that returns exactly 100 rows (the start leaves 100 seeded rows after it). */
-const RANGE_SELECT = 'SELECT * FROM agent_execution_logs WHERE execution_id >= $1 ORDER BY execution_id LIMIT 100';
+const RANGE_SELECT =
+  'SELECT * FROM agent_execution_logs WHERE execution_id >= $1 ORDER BY execution_id LIMIT 100';
 /** The seed's Pattern 3 (historical analysis). */
 const PATTERN3 = `SELECT
     agent_name,
@@ -59,7 +62,8 @@ WHERE status = $1
   AND created_at > NOW() - INTERVAL '7 days'
 GROUP BY agent_name
 ORDER BY avg_quality DESC`;
-const UPDATE_PK = 'UPDATE agent_execution_logs SET quality_score = $2, duration_ms = $3 WHERE execution_id = $1';
+const UPDATE_PK =
+  'UPDATE agent_execution_logs SET quality_score = $2, duration_ms = $3 WHERE execution_id = $1';
 const INSERT = `INSERT INTO agent_execution_logs
   (correlation_id, agent_name, status, user_prompt, duration_ms, project_name, claude_session_id, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
@@ -78,7 +82,11 @@ function insertValues(ctx: WorkloadContext): unknown[] {
 }
 
 function updateValues(ctx: WorkloadContext): unknown[] {
-  return [pick(ctx.ids), (Math.floor(Math.random() * 10_000) / 10_000).toFixed(4), Math.floor(Math.random() * 5000)];
+  return [
+    pick(ctx.ids),
+    (Math.floor(Math.random() * 10_000) / 10_000).toFixed(4),
+    Math.floor(Math.random() * 5000),
+  ];
 }
 
 function rangeStart(ctx: WorkloadContext): string {
