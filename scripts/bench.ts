@@ -9,6 +9,8 @@ import { DatabaseEventClient } from '../src/client/index.js';
 import { assertNodeVersion, readEnv } from '../src/env.js';
 import { type TopicNames, topicNames } from '../src/events/topics.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
+import { PlatformaticTransport } from '../src/transport/platformatic-transport.js';
+import type { Transport } from '../src/transport/types.js';
 import { AdapterProcess } from './bench/adapter-process.js';
 import { KafkaTap, measureBreakdown, measureKafkaHop } from './bench/breakdown.js';
 import { type BenchConfig, parseConfig, USAGE, type WorkloadPlan } from './bench/config.js';
@@ -62,6 +64,8 @@ interface Resources {
 }
 
 let interrupted = false;
+/** --transport platformatic: the clients' transports (a client does not close a transport it was given). */
+const clientTransports: Transport[] = [];
 
 function gitDescribe(): string {
   try {
@@ -336,6 +340,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
     meta: {
       started_at: new Date().toISOString(),
       quick: config.quick,
+      transport: config.transport,
       node: process.versions.node,
       cpus: cpus().length,
       cpu_model: cpus()[0]?.model ?? 'unknown',
@@ -394,6 +399,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
     poolMax: config.poolMax,
     maxInFlight: config.maxInFlight,
     cpuProfileDir: config.profile ? config.profileDir : undefined,
+    transport: config.transport,
   });
   res.adapter = adapter;
   const clients = res.clients;
@@ -409,7 +415,16 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
     results,
   };
   for (let i = 0; i < config.clients; i++) {
+    let transport: Transport | undefined;
+    if (config.transport === 'platformatic') {
+      transport = new PlatformaticTransport({
+        brokers: stack.kafkaBootstrapServers.split(','),
+        clientId: 'bench',
+      });
+      clientTransports.push(transport);
+    }
     const client = new DatabaseEventClient({
+      ...(transport === undefined ? {} : { transport }),
       bootstrapServers: stack.kafkaBootstrapServers,
       topicEnv: runTag,
       requestTimeoutMs: config.timeoutMs,
@@ -435,6 +450,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
 
 async function tearDown(res: Resources): Promise<void> {
   await Promise.all(res.clients.map((c) => c.stop().catch(() => {})));
+  await Promise.all(clientTransports.map((t) => t.close().catch(() => {})));
   if (res.adapter !== undefined) {
     const code = await res.adapter.stop();
     if (code !== 0) log(`the adapter exited with ${code}:\n${res.adapter.logTail()}`);

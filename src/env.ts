@@ -26,6 +26,8 @@ export const Env = z.object({
   DBBRIDGE_ADAPTER_GROUP: z.string().min(1).default('dbbridge-adapter'),
   /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */
   DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
+  /** Adapter: Kafka client library of the transport (kafkajs is the default; platformatic = @platformatic/kafka). */
+  DBBRIDGE_TRANSPORT: z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
   /** Log level: debug, info, warn, error, silent. */
   DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */

@@ -15,6 +15,8 @@ export interface AdapterProcessOptions {
   readonly maxInFlight?: number | undefined;
   /** Write a V8 CPU profile of the adapter into this directory when it exits. */
   readonly cpuProfileDir?: string | undefined;
+  /** `DBBRIDGE_TRANSPORT` of the adapter. Default kafkajs. */
+  readonly transport?: 'kafkajs' | 'platformatic';
   /** Longest wait for `adapter ready`, ms. Default 60000. */
   readonly readyTimeoutMs?: number;
 }
@@ -71,6 +73,7 @@ export class AdapterProcess {
         DBBRIDGE_ADAPTER_GROUP: options.groupId,
         DBBRIDGE_POOL_MAX: String(options.poolMax),
         DBBRIDGE_LOG_LEVEL: 'info',
+        DBBRIDGE_TRANSPORT: options.transport ?? 'kafkajs',
         ...(options.maxInFlight === undefined ? {} : { DBBRIDGE_MAX_IN_FLIGHT: String(options.maxInFlight) }),
       },
     });

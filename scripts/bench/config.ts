@@ -46,6 +46,8 @@ export interface BenchConfig {
   readonly profileRate: number;
   readonly profileSeconds: number;
   readonly profileDir: string;
+  /** Kafka client library of the adapter and the bench's clients (--transport). */
+  readonly transport: 'kafkajs' | 'platformatic';
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -75,6 +77,8 @@ a child process. Reports; never fails on numbers.
   --soak-rate N             (default 1000)    --soak-sample-seconds N   (default 5)
   --profile                 instead of the ladder: CPU profiles of the adapter (--cpu-prof) and of the
                             bench process under a steady dbbridge load; summary in bench/results-profile/
+  --transport NAME          kafkajs (default) or platformatic (@platformatic/kafka), for the adapter
+                            and the bench's clients; the breakdown phase's raw Kafka hop stays kafkajs
   --profile-workload NAME   (default pk_select)  --profile-rate N (default 1000)  --profile-seconds N (default 15)
 `;
 
@@ -126,6 +130,7 @@ export function parseConfig(
       'profile-workload': { type: 'string' },
       'profile-rate': { type: 'string' },
       'profile-seconds': { type: 'string' },
+      transport: { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -162,6 +167,9 @@ export function parseConfig(
       weight: primary ? 2 : 1,
     };
   };
+  const transport = values.transport ?? 'kafkajs';
+  if (transport !== 'kafkajs' && transport !== 'platformatic')
+    throw new Error(`--transport must be kafkajs or platformatic (got ${transport})`);
   const poolMax = num(values['pool-max'] ?? env.DBBRIDGE_POOL_MAX, 'pool-max', 20, 1);
   return {
     quick,
@@ -192,5 +200,6 @@ export function parseConfig(
     profileRate: num(values['profile-rate'], 'profile-rate', 1000, 1),
     profileSeconds: num(values['profile-seconds'], 'profile-seconds', quick ? 6 : 15, 1),
     profileDir: join(dirname(out), 'results-profile'),
+    transport,
   };
 }

@@ -1,34 +1,38 @@
-import type { Producer, TopicMessages } from 'kafkajs';
 import type { OutgoingMessage, Publisher } from './types.js';
 
-interface Pending {
+/** One queued message. */
+export interface Queued {
   readonly topic: string;
   readonly message: OutgoingMessage;
+}
+
+interface Pending extends Queued {
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** Sends one batch as one produce call of the Kafka client underneath. */
+export type SendBatch = (batch: readonly Queued[]) => Promise<void>;
 
 /** Upper bound of one produce request's payload; larger queues are split. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
- * kafkajs sends one produce request per `send()`. This publisher queues every message published in
+ * Kafka clients send one produce request per send call. This publisher queues every message published in
  * the same tick, and while a produce request is in flight, and sends each queue as one `sendBatch`.
  * Only one request is in flight at a time, which keeps the idempotent producer's sequence numbers
  * in order and batches harder under load.
  */
 export class BatchingPublisher implements Publisher {
-  readonly #producer: Producer;
-  readonly #acks: number;
+  readonly #send: SendBatch;
   readonly #wrapError: (error: unknown) => unknown;
   #queue: Pending[] = [];
   #flushing = false;
   #scheduled = false;
   #closed = false;
 
-  constructor(producer: Producer, acks: number, wrapError: (error: unknown) => unknown) {
-    this.#producer = producer;
-    this.#acks = acks;
+  constructor(send: SendBatch, wrapError: (error: unknown) => unknown) {
+    this.#send = send;
     this.#wrapError = wrapError;
   }
 
@@ -54,7 +58,7 @@ export class BatchingPublisher implements Publisher {
     this.#flushing = true;
     const batch = this.#take();
     try {
-      await this.#producer.sendBatch({ acks: this.#acks, topicMessages: groupByTopic(batch) });
+      await this.#send(batch);
       for (const p of batch) p.resolve();
     } catch (error) {
       const wrapped = this.#wrapError(error);
@@ -83,22 +87,4 @@ export class BatchingPublisher implements Publisher {
       else await new Promise((r) => setImmediate(r));
     }
   }
-}
-
-function groupByTopic(batch: readonly Pending[]): TopicMessages[] {
-  const byTopic = new Map<string, TopicMessages>();
-  for (const { topic, message } of batch) {
-    let entry = byTopic.get(topic);
-    if (entry === undefined) {
-      entry = { topic, messages: [] };
-      byTopic.set(topic, entry);
-    }
-    entry.messages.push({
-      key: message.key ?? null,
-      value: message.value,
-      ...(message.partition === undefined ? {} : { partition: message.partition }),
-      ...(message.headers === undefined ? {} : { headers: { ...message.headers } }),
-    });
-  }
-  return [...byTopic.values()];
 }

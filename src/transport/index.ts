@@ -1,5 +1,6 @@
 export { ensureTopics, type TopicLayout } from './kafka-admin.js';
 export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
+export { PlatformaticTransport, type PlatformaticTransportOptions } from './platformatic-transport.js';
 export { RequestReply, type RequestReplyOptions } from './request-reply.js';
 export type {
   GroupBatch,

@@ -8,11 +8,12 @@ import {
   type LogEntry,
   type PartitionAssigner,
   type Producer,
+  type TopicMessages,
 } from 'kafkajs';
 import { v4 as uuidv4 } from 'uuid';
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
-import { BatchingPublisher } from './batching-publisher.js';
+import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import type {
   GroupConsumer,
   GroupConsumerOptions,
@@ -159,7 +160,10 @@ export class KafkaTransport implements Transport {
       });
       return connecting;
     };
-    const publisher = new BatchingPublisher(producer, -1, wrap('produce'));
+    const publisher = new BatchingPublisher(
+      (batch) => producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) }).then(() => {}),
+      wrap('produce'),
+    );
     return {
       publish: async (topic, message) => {
         await connectOnce().catch((e) => Promise.reject(wrap('producer connect')(e)));
@@ -369,4 +373,22 @@ function toIncoming(
   m: { offset: string; key: Buffer | null; value: Buffer | null },
 ): IncomingMessage {
   return { topic, partition, offset: m.offset, key: m.key, value: m.value };
+}
+
+function groupByTopic(batch: readonly Queued[]): TopicMessages[] {
+  const byTopic = new Map<string, TopicMessages>();
+  for (const { topic, message } of batch) {
+    let entry = byTopic.get(topic);
+    if (entry === undefined) {
+      entry = { topic, messages: [] };
+      byTopic.set(topic, entry);
+    }
+    entry.messages.push({
+      key: message.key ?? null,
+      value: message.value,
+      ...(message.partition === undefined ? {} : { partition: message.partition }),
+      ...(message.headers === undefined ? {} : { headers: { ...message.headers } }),
+    });
+  }
+  return [...byTopic.values()];
 }
