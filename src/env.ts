@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TRANSPORT_KINDS, type TransportKind } from './transport/create-transport.js';
 
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
@@ -27,7 +28,7 @@ export const Env = z.object({
   /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */
   DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
   /** Adapter: Kafka client library of the transport (kafkajs is the default; platformatic = @platformatic/kafka). */
-  DBBRIDGE_TRANSPORT: z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
+  DBBRIDGE_TRANSPORT: z.enum(TRANSPORT_KINDS).default('kafkajs'),
   /** Log level: debug, info, warn, error, silent. */
   DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */
@@ -60,13 +61,16 @@ export function assertNodeVersion(version: string = process.versions.node): void
   }
 }
 
-/** The two variables a library client falls back to (the seed's "default: from environment"). */
+/** The variables a library client falls back to (the seed's "default: from environment"). */
 export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): {
   bootstrapServers?: string;
   topicEnv?: string;
+  transportKind?: TransportKind;
 } {
-  const out: { bootstrapServers?: string; topicEnv?: string } = {};
+  const out: { bootstrapServers?: string; topicEnv?: string; transportKind?: TransportKind } = {};
   if (source.KAFKA_BOOTSTRAP_SERVERS) out.bootstrapServers = source.KAFKA_BOOTSTRAP_SERVERS;
   if (source.DBBRIDGE_ENV) out.topicEnv = source.DBBRIDGE_ENV;
+  const kind = source.DBBRIDGE_TRANSPORT;
+  if (kind === 'kafkajs' || kind === 'platformatic') out.transportKind = kind;
   return out;
 }

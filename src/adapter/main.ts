@@ -1,8 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { assertNodeVersion, readEnv } from '../env.js';
 import { jsonLogger } from '../logger.js';
-import { KafkaTransport } from '../transport/kafka-transport.js';
-import { PlatformaticTransport } from '../transport/platformatic-transport.js';
+import { createTransport } from '../transport/create-transport.js';
 import { DatabaseAdapter } from './adapter.js';
 
 /** The adapter as a process: configured from the environment, stopped gracefully by SIGTERM or SIGINT. */
@@ -15,8 +14,7 @@ export async function main(): Promise<void> {
       'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (run `npm run stack:up` for local ones)',
     );
   }
-  const Transport = env.DBBRIDGE_TRANSPORT === 'platformatic' ? PlatformaticTransport : KafkaTransport;
-  const transport = new Transport({
+  const transport = createTransport(env.DBBRIDGE_TRANSPORT, {
     brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(',').map((s) => s.trim()),
     clientId: 'dbbridge-adapter',
     logger,

@@ -8,7 +8,7 @@ import type { RequestPayload } from '../events/request.js';
 import { topicNames } from '../events/topics.js';
 import { decodeTextRows, encodeParams, pgTypeParser } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
-import { KafkaTransport } from '../transport/kafka-transport.js';
+import { createTransport } from '../transport/create-transport.js';
 import { RequestReply } from '../transport/request-reply.js';
 import type { Transport } from '../transport/types.js';
 import { AsyncQueue } from './async-queue.js';
@@ -102,8 +102,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     this.#ownsTransport = this.#options.transport === undefined;
     this.#transport =
       this.#options.transport ??
-      new KafkaTransport({
-        brokers: (this.#options.bootstrapServers as string).split(',').map((s) => s.trim()),
+      createTransport(this.#options.transportKind, {
+        brokers: (this.#options.bootstrapServers as string).split(',').map((x) => x.trim()),
         clientId: this.#clientId,
         logger: this.#logger,
       });

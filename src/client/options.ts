@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigurationError } from '../errors.js';
 import type { TypeParserLookup } from '../events/values.js';
 import type { Logger } from '../logger.js';
+import { TRANSPORT_KINDS, type TransportKind } from '../transport/create-transport.js';
 import type { Transport } from '../transport/types.js';
 
 /** Options of `DatabaseEventClient`: the seed's constructor parameters in camelCase, plus a few. */
@@ -32,7 +33,9 @@ export interface DatabaseEventClientOptions {
   circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /** Type parsers used to decode rows. Default: `pg`'s (`pg-types`), so rows equal what `pg` returns. */
   typeParser?: TypeParserLookup;
-  /** A transport to use instead of a new kafkajs one (tests, other Kafka clients). */
+  /** Kafka client library of the client's own transport: `kafkajs` or `platformatic`. Default: `DBBRIDGE_TRANSPORT` or `kafkajs`. */
+  transportKind?: TransportKind;
+  /** A transport to use instead of creating one (tests, other Kafka clients). */
   transport?: Transport;
   logger?: Logger;
   /** Clock and sleep, injectable for tests. */
@@ -48,6 +51,7 @@ const OptionsSchema = z.object({
   maxRetries: z.number().int().min(0).max(20).default(3),
   topicEnv: z.string().min(1).default('dev'),
   service: z.string().min(1).default('dbbridge-client'),
+  transportKind: z.enum(TRANSPORT_KINDS).default('kafkajs'),
   replyPartition: z.number().int().min(0).optional(),
   retry: z
     .object({
@@ -73,13 +77,14 @@ export type ResolvedOptions = z.infer<typeof OptionsSchema> &
 /** Merges options over defaults and validates them; errors name the bad option. */
 export function resolveOptions(
   options: DatabaseEventClientOptions,
-  env: { bootstrapServers?: string; topicEnv?: string },
+  env: { bootstrapServers?: string; topicEnv?: string; transportKind?: TransportKind },
 ) {
   const { typeParser, transport, logger, now, sleep, ...plain } = options;
   const parsed = OptionsSchema.safeParse({
     ...plain,
     bootstrapServers: plain.bootstrapServers ?? env.bootstrapServers,
     topicEnv: plain.topicEnv ?? env.topicEnv,
+    transportKind: plain.transportKind ?? env.transportKind,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,3 +1,4 @@
+export { createTransport, TRANSPORT_KINDS, type TransportKind } from './create-transport.js';
 export { ensureTopics, type TopicLayout } from './kafka-admin.js';
 export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
 export { PlatformaticTransport, type PlatformaticTransportOptions } from './platformatic-transport.js';

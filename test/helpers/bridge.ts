@@ -5,8 +5,8 @@ import { type AdapterOptions, DatabaseAdapter } from '../../src/adapter/index.js
 import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
 import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
+import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
-import { KafkaTransport } from '../../src/transport/kafka-transport.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,6 +17,11 @@ declare module 'vitest' {
 
 export function stack() {
   return { bootstrapServers: inject('kafkaBootstrapServers'), databaseUrl: inject('databaseUrl') };
+}
+
+/** The Kafka client library under test: `DBBRIDGE_TRANSPORT` (CI runs the suite once per library). */
+export function transportKind(): TransportKind {
+  return process.env.DBBRIDGE_TRANSPORT === 'platformatic' ? 'platformatic' : 'kafkajs';
 }
 
 let counter = 0;
@@ -62,7 +67,7 @@ export async function startBridge(
   const { bootstrapServers, databaseUrl } = stack();
   const env = uniqueEnv(name);
   const topics = await createTopics(env);
-  const transport = new KafkaTransport({
+  const transport = createTransport(transportKind(), {
     brokers: bootstrapServers.split(','),
     clientId: `adapter-${name}`,
     logger: silentLogger,
