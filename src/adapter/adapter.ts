@@ -549,7 +549,6 @@ export class DatabaseAdapter {
     if (reply.kind === 'completed') {
       topic = this.#topics.completed;
       value = JSON.stringify(completedEnvelope(to, reply.payload));
-      this.#stats.completed++;
     } else {
       topic = this.#topics.failed;
       const metadata = {
@@ -559,10 +558,12 @@ export class DatabaseAdapter {
       value = JSON.stringify(
         failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
       );
-      this.#stats.failed++;
     }
     const maxBytes = this.#options.maxMessageBytes ?? 1_000_000;
-    if (Buffer.byteLength(value) > maxBytes && reply.kind === 'completed') {
+    // A string of n UTF-16 units takes at most 3n bytes: only long replies need counting.
+    const tooLarge =
+      reply.kind === 'completed' && value.length * 3 > maxBytes && Buffer.byteLength(value) > maxBytes;
+    if (tooLarge) {
       if (options.strict) return false;
       const failure: Failure = {
         code: 'DATABASE_OPERATION_FAILED',
@@ -571,9 +572,9 @@ export class DatabaseAdapter {
         sqlstate: '54000',
         retryable: false,
       };
-      this.#stats.completed--;
       return this.#publish(to, { kind: 'failed', failure });
     }
+    this.#stats[reply.kind]++;
     const key = to.correlation_id;
     try {
       await publisher.publish(topic, {
