@@ -199,7 +199,7 @@ export class KafkaTransport implements Transport {
     let partition: number;
     const startAt = new Map<string, string>();
     try {
-      const metadata = await admin.fetchTopicMetadata({ topics });
+      const metadata = await retryRetriable(() => admin.fetchTopicMetadata({ topics }));
       const counts = metadata.topics.map((t) => t.partitions.length);
       const available = Math.min(...counts);
       if (!(available > 0)) throw new TransportError(`reply topics ${topics.join(', ')} have no partitions`);
@@ -213,7 +213,7 @@ export class KafkaTransport implements Transport {
         );
       }
       for (const topic of topics) {
-        const offsets = await admin.fetchTopicOffsets(topic);
+        const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
         startAt.set(topic, offsets.find((o) => o.partition === partition)?.high ?? '0');
       }
     } catch (error) {
@@ -359,6 +359,21 @@ export class KafkaTransport implements Transport {
     this.#producers.clear();
     await this.#admin?.disconnect().catch(() => {});
     this.#admin = undefined;
+  }
+}
+
+/**
+ * Retries a broker call that failed with a retriable Kafka error (a topic created a moment ago may
+ * still answer NOT_LEADER_FOR_PARTITION, which kafkajs's admin does not retry on its own).
+ */
+async function retryRetriable<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= attempts || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
   }
 }
 
