@@ -21,6 +21,8 @@ export const Env = z.object({
   DBBRIDGE_POOL_MAX: int(1).default(20),
   /** Adapter: how many requests run at once (defaults to the pool size). */
   DBBRIDGE_MAX_IN_FLIGHT: int(1).optional(),
+  /** Adapter: quick statements arriving together go out pipelined, up to this many per connection (1 = off). */
+  DBBRIDGE_PIPELINE_DEPTH: int(1).default(8),
   /** Adapter: allow DDL and other schema-changing statements in EXECUTE requests. */
   DBBRIDGE_ALLOW_DDL: flag.default(false),
   /** Adapter: consumer group shared by all adapter processes. */

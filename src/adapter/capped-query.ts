@@ -5,16 +5,10 @@ import pg from 'pg';
  * Execute(limit) and Sync go out in one corked write on the unnamed portal. When PostgreSQL
  * suspends the portal (more rows exist), the Sync closes it, and the result is marked truncated.
  * (`pg-cursor` needs three round trips and eight writes for the same, and `pg`'s own `rows`
- * option keeps fetching until the end.) It overrides two of `pg.Query`'s internal hooks, which
- * `pg` 8 has kept stable; the tests for `max_rows` cover them.
+ * option keeps fetching until the end.) Because it keeps no portal open past its Sync, it may
+ * share a connection in `pg`'s pipeline mode (see `pipeline.ts`). It overrides one of `pg.Query`'s
+ * internal hooks (`_getRows`), which `pg` 8 has kept stable; the tests for `max_rows` cover it.
  */
-interface QueryInternals {
-  portal: string;
-  rows: number | undefined;
-  _result: { addCommandComplete(msg: unknown): void };
-  _checkForMultirow(): void;
-}
-
 interface Connection {
   execute(config: { portal: string; rows: number | undefined }): void;
   sync(): void;
@@ -26,40 +20,60 @@ export interface CappedResult {
   readonly truncated: boolean;
 }
 
+export interface CappedQueryConfig {
+  readonly text: string;
+  readonly values: readonly unknown[];
+  readonly types: pg.CustomTypesConfig;
+  /** Most rows to read; more make the result `truncated`. */
+  readonly limit: number;
+}
+
 const BaseQuery = pg.Query as unknown as new (
-  config: pg.QueryConfig & { rowMode?: 'array'; types?: pg.CustomTypesConfig; rows?: number },
+  config: pg.QueryConfig & { rowMode?: 'array'; types?: pg.CustomTypesConfig; queryMode?: 'extended' },
   values: undefined,
   callback: (error: Error | null, result: pg.QueryResult) => void,
-) => pg.Query;
+) => pg.Query & { portal: string };
 
 class CappedQuery extends BaseQuery {
   suspended = false;
+  readonly #limit: number;
 
-  _getRows(this: CappedQuery & QueryInternals, connection: Connection, rows: number | undefined): void {
-    connection.execute({ portal: this.portal, rows });
+  constructor(config: CappedQueryConfig, callback: (error: Error | null, result: pg.QueryResult) => void) {
+    // `rows` stays unset (pg would keep the portal open and refuse pipeline mode); the limit goes to Execute.
+    super(
+      {
+        text: config.text,
+        values: [...config.values],
+        rowMode: 'array',
+        types: config.types,
+        queryMode: 'extended',
+      },
+      undefined,
+      callback,
+    );
+    this.#limit = config.limit;
+  }
+
+  _getRows(connection: Connection): void {
+    connection.execute({ portal: this.portal, rows: this.#limit });
     connection.sync();
   }
 
   handlePortalSuspended(): void {
     this.suspended = true;
   }
-
-  handleCommandComplete(this: CappedQuery & QueryInternals, msg: unknown): void {
-    this._checkForMultirow();
-    this._result.addCommandComplete(msg);
-  }
 }
 
-export function cappedQuery(
-  client: pg.PoolClient,
-  config: { text: string; values: unknown[]; types: pg.CustomTypesConfig; limit: number },
-): Promise<CappedResult> {
-  return new Promise((resolve, reject) => {
-    const query: CappedQuery = new CappedQuery(
-      { text: config.text, values: config.values, rowMode: 'array', types: config.types, rows: config.limit },
-      undefined,
-      (error, result) => (error ? reject(error) : resolve({ result, truncated: query.suspended })),
+/** A capped query not yet handed to a connection, and the promise of its result. */
+export function cappedQuery(config: CappedQueryConfig): {
+  readonly query: pg.QueryConfig;
+  readonly result: Promise<CappedResult>;
+} {
+  let query!: CappedQuery;
+  const result = new Promise<CappedResult>((resolve, reject) => {
+    query = new CappedQuery(config, (error, r) =>
+      error ? reject(error) : resolve({ result: r, truncated: query.suspended }),
     );
-    client.query(query as unknown as pg.QueryConfig);
   });
+  return { query: query as unknown as pg.QueryConfig, result };
 }

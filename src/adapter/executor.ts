@@ -1,9 +1,11 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { ColumnInfo } from '../events/reply.js';
-import { cappedQuery } from './capped-query.js';
+import { type CappedResult, cappedQuery } from './capped-query.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import { RequestRejected } from './failures.js';
+import { sendPipelined } from './pipeline.js';
+import { StatementCosts } from './statement-costs.js';
 
 export interface ExecutorOptions {
   /** PostgreSQL connection string. */
@@ -18,6 +20,32 @@ export interface ExecutorOptions {
   readonly maxLifetimeSeconds?: number;
   /** Application name shown in pg_stat_activity. Default `dbbridge-adapter`. */
   readonly applicationName?: string;
+  /**
+   * A streamed SELECT (rows handed out in batches) whose `maxRows` is at most this many is read in
+   * ONE round trip and held whole; only larger limits go through a portal, batch by batch (three
+   * round trips at least). Default 1000, the default `max_rows`.
+   */
+  readonly portalAboveRows?: number;
+  /**
+   * Quick statements that arrive together (in the same turn of the event loop) go out pipelined,
+   * up to this many on one connection in one write, each in its own implicit transaction: fewer
+   * writes and backend wake-ups per statement. 1 turns pipelining off. Default 8.
+   */
+  readonly pipelineDepth?: number;
+  /**
+   * Only statements whose text has been seen to run within this many ms are pipelined (a slow one
+   * would delay those sent behind it); others, and texts never seen, get a connection of their
+   * own. Default 2.
+   */
+  readonly pipelineQuickMs?: number;
+}
+
+interface Pending {
+  readonly text: string;
+  readonly values: readonly unknown[];
+  readonly options: RunOptions;
+  readonly resolve: (result: CappedResult) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 export interface StatementResult {
@@ -53,6 +81,12 @@ export class Executor {
   readonly #writePool: pg.Pool;
   /** statement_timeout currently set on each connection, to skip the SET when it is unchanged. */
   readonly #timeouts = new WeakMap<pg.PoolClient, number>();
+  readonly #portalAboveRows: number;
+  readonly #pipelineDepth: number;
+  /** Statements waiting for this turn's pipelined send, per pool. */
+  readonly #pending = { read: [] as Pending[], write: [] as Pending[] };
+  #flushScheduled = false;
+  readonly #costs: StatementCosts;
 
   constructor(options: ExecutorOptions) {
     const base: pg.PoolConfig = {
@@ -65,6 +99,9 @@ export class Executor {
     };
     this.#readPool = new pg.Pool({ ...base, options: '-c default_transaction_read_only=on' });
     this.#writePool = new pg.Pool(base);
+    this.#portalAboveRows = options.portalAboveRows ?? 1000;
+    this.#pipelineDepth = Math.max(1, Math.floor(options.pipelineDepth ?? 8));
+    this.#costs = new StatementCosts({ quickMs: options.pipelineQuickMs ?? 2 });
     // An idle connection that the server dropped must not crash the process; the pool discards it.
     this.#readPool.on('error', () => {});
     this.#writePool.on('error', () => {});
@@ -77,6 +114,22 @@ export class Executor {
 
   /** Runs one statement on a pooled connection (read-only pool when `readOnly`). */
   async run(text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
+    if (this.#pipelineDepth > 1 && !this.#needsPortal(options)) {
+      const capped = await new Promise<CappedResult>((resolve, reject) => {
+        (options.readOnly ? this.#pending.read : this.#pending.write).push({
+          text,
+          values,
+          options,
+          resolve,
+          reject,
+        });
+        if (!this.#flushScheduled) {
+          this.#flushScheduled = true;
+          setImmediate(() => this.#flush());
+        }
+      });
+      return this.#finish(capped, options);
+    }
     const client = await this.acquire(options.readOnly);
     let broken: Error | undefined;
     try {
@@ -110,13 +163,117 @@ export class Executor {
     options: RunOptions,
   ): Promise<StatementResult> {
     if (this.#timeouts.get(client) !== options.timeoutMs) {
-      await client.query(`SET statement_timeout = ${Math.max(0, Math.floor(options.timeoutMs))}`);
+      await client.query(setStatementTimeout(options.timeoutMs));
       this.#timeouts.set(client, options.timeoutMs);
     }
-    // A portal only where rows are streamed out in batches; otherwise one round trip.
-    return options.readOnly && options.onBatch
-      ? await this.#readCursor(client, text, values, options)
-      : await this.#query(client, text, values, options);
+    if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
+    const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
+    void client.query(capped.query);
+    return this.#finish(await capped.result, options);
+  }
+
+  /** A portal only where many rows may be streamed out in batches; otherwise one round trip. */
+  #needsPortal(options: RunOptions): boolean {
+    return options.readOnly && options.onBatch !== undefined && options.maxRows > this.#portalAboveRows;
+  }
+
+  /**
+   * Sends what this turn gathered, per pool: quick statements in groups of up to `pipelineDepth`
+   * per connection, every other statement on a connection of its own.
+   */
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const readOnly of [true, false]) {
+      const key = readOnly ? 'read' : 'write';
+      const pending = this.#pending[key];
+      if (pending.length === 0) continue;
+      this.#pending[key] = [];
+      const quick: Pending[] = [];
+      for (const p of pending) {
+        if (this.#costs.isQuick(p.text)) quick.push(p);
+        else void this.#sendGroup(readOnly, [p]);
+      }
+      if (quick.length === 0) continue;
+      // Spread evenly: 9 statements at depth 8 go out as 5 + 4, not 8 + 1.
+      const groups = Math.ceil(quick.length / this.#pipelineDepth);
+      const size = Math.ceil(quick.length / groups);
+      for (let i = 0; i < quick.length; i += size) void this.#sendGroup(readOnly, quick.slice(i, i + size));
+    }
+  }
+
+  async #sendGroup(readOnly: boolean, group: readonly Pending[]): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.acquire(readOnly);
+    } catch (error) {
+      for (const p of group) p.reject(error);
+      return;
+    }
+    let broken: Error | undefined;
+    const fail = (error: unknown) => {
+      if (isConnectionError(error)) broken = error as Error;
+    };
+    const queries: pg.QueryConfig[] = [];
+    const results: Promise<unknown>[] = [];
+    // Answers come in order: a statement's own time runs from the answer before it (or the send).
+    let last = performance.now();
+    const timed = (text: string) => {
+      const now = performance.now();
+      this.#costs.record(text, now - last);
+      last = now;
+    };
+    let timeout = this.#timeouts.get(client);
+    for (const p of group) {
+      if (timeout !== p.options.timeoutMs) {
+        timeout = p.options.timeoutMs;
+        const set = cappedQuery({
+          text: setStatementTimeout(timeout),
+          values: [],
+          types: RAW_TEXT,
+          limit: 0,
+        });
+        queries.push(set.query);
+        results.push(
+          set.result.then(
+            () => {
+              last = performance.now();
+            },
+            (error) => {
+              last = performance.now();
+              fail(error);
+              this.#timeouts.delete(client); // unknown now: the next statement sets it again
+            },
+          ),
+        );
+      }
+      const capped = cappedQuery({
+        text: p.text,
+        values: p.values,
+        types: RAW_TEXT,
+        limit: p.options.maxRows + 1,
+      });
+      queries.push(capped.query);
+      results.push(
+        capped.result.then(
+          (result) => {
+            timed(p.text);
+            p.resolve(result);
+          },
+          (error) => {
+            timed(p.text);
+            fail(error);
+            p.reject(error);
+          },
+        ),
+      );
+    }
+    if (timeout === undefined) this.#timeouts.delete(client);
+    else this.#timeouts.set(client, timeout);
+    try {
+      await sendPipelined(client, queries, results);
+    } finally {
+      client.release(broken);
+    }
   }
 
   /** Reads at most maxRows + 1 rows through a portal, in batches when asked to. */
@@ -156,13 +313,8 @@ export class Executor {
     }
   }
 
-  async #query(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions) {
-    const { result, truncated } = await cappedQuery(client, {
-      text,
-      values: [...values],
-      types: RAW_TEXT,
-      limit: options.maxRows + 1,
-    });
+  /** A one-round-trip result as a StatementResult, its rows handed to `onBatch` when asked. */
+  async #finish({ result, truncated }: CappedResult, options: RunOptions): Promise<StatementResult> {
     let rows = (result.rows ?? []) as (string | null)[][];
     const cut = truncated || rows.length > options.maxRows;
     if (rows.length > options.maxRows) rows = rows.slice(0, options.maxRows);
@@ -186,6 +338,10 @@ export class Executor {
   async close(): Promise<void> {
     await Promise.all([this.#readPool.end(), this.#writePool.end()]);
   }
+}
+
+function setStatementTimeout(ms: number): string {
+  return `SET statement_timeout = ${Math.max(0, Math.floor(ms))}`;
 }
 
 function toColumns(fields: readonly pg.FieldDef[]): ColumnInfo[] {

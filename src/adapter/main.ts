@@ -25,6 +25,7 @@ export async function main(): Promise<void> {
     topicEnv: env.DBBRIDGE_ENV,
     groupId: env.DBBRIDGE_ADAPTER_GROUP,
     poolMax: env.DBBRIDGE_POOL_MAX,
+    pipelineDepth: env.DBBRIDGE_PIPELINE_DEPTH,
     ...(env.DBBRIDGE_MAX_IN_FLIGHT ? { maxInFlight: env.DBBRIDGE_MAX_IN_FLIGHT } : {}),
     allowDdl: env.DBBRIDGE_ALLOW_DDL,
     breaker: { resetTimeoutMs: env.DBBRIDGE_BREAKER_RESET_MS },

@@ -440,6 +440,32 @@ describe('large results', () => {
     if (gc) expect(peak).toBeLessThan(12 * 1024 * 1024);
   });
 
+  it('a result within the one-round-trip limit (max_rows <= 1000) still leaves in chunks', async () => {
+    let count = 0;
+    let chunks = 0;
+    for await (const chunk of client.stream<{ g: number; payload: string }>(
+      {
+        operation_type: 'SELECT',
+        sql: `SELECT g, repeat('x', 1024) AS payload FROM generate_series(1, 1200) g ORDER BY g`,
+      },
+      { maxRows: 1000 },
+    )) {
+      chunks++;
+      for (const row of chunk) {
+        count++;
+        expect(row).toEqual({ g: count, payload: 'x'.repeat(1024) });
+      }
+    }
+    expect(count).toBe(1000); // cut at max_rows
+    expect(chunks).toBeGreaterThanOrEqual(4); // ~1 MB in chunks of ~256 KiB
+    const cut = await client.request(
+      { operation_type: 'SELECT', sql: `SELECT g FROM generate_series(1, 1200) g` },
+      { maxRows: 1000 },
+    );
+    expect(cut.rows).toHaveLength(1000);
+    expect(cut.truncated).toBe(true);
+  });
+
   it('Kysely .stream() yields every row; execute() reassembles a chunked result', async () => {
     const query = sql<{
       g: number;

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { StatementCosts } from '../../src/adapter/statement-costs.js';
+
+describe('StatementCosts', () => {
+  it('a text never seen is not quick; one seen within the limit is', () => {
+    const costs = new StatementCosts({ quickMs: 2 });
+    expect(costs.isQuick('SELECT 1')).toBe(false);
+    costs.record('SELECT 1', 0.3);
+    expect(costs.isQuick('SELECT 1')).toBe(true);
+    costs.record('SELECT pg_sleep(1)', 1000);
+    expect(costs.isQuick('SELECT pg_sleep(1)')).toBe(false);
+  });
+
+  it('falls at once to a faster run, climbs a tenth of the way to a slower one', () => {
+    const costs = new StatementCosts({ quickMs: 2 });
+    costs.record('q', 0.2);
+    costs.record('q', 5); // one stall of a busy machine
+    expect(costs.estimate('q')).toBeCloseTo(0.68);
+    expect(costs.isQuick('q')).toBe(true);
+    costs.record('q', 50); // it really turned slow
+    expect(costs.isQuick('q')).toBe(false);
+    costs.record('q', 0.25);
+    expect(costs.estimate('q')).toBe(0.25);
+    expect(costs.isQuick('q')).toBe(true);
+  });
+
+  it('keeps at most maxEntries texts, dropping the oldest', () => {
+    const costs = new StatementCosts({ maxEntries: 3 });
+    for (const t of ['a', 'b', 'c', 'd']) costs.record(t, 0.1);
+    expect(costs.size).toBe(3);
+    expect(costs.estimate('a')).toBeUndefined();
+    expect(costs.estimate('d')).toBe(0.1);
+  });
+});
