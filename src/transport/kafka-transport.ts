@@ -42,6 +42,13 @@ export interface KafkaTransportOptions {
   /** Longest time a fetch waits on the broker for new messages, ms. Default 100 for reply channels, 500 for groups. */
   readonly replyMaxWaitMs?: number;
   readonly groupMaxWaitMs?: number;
+  /**
+   * Group session timeout and heartbeat interval (adapter group and reply readers), ms. Defaults
+   * 10000 and 1000: after a broker restart kafkajs rejoins as a new member, and the group waits for
+   * the old member's session to expire before it assigns partitions again (30 s at 30000).
+   */
+  readonly sessionTimeoutMs?: number;
+  readonly heartbeatIntervalMs?: number;
 }
 
 const DEFAULTS = {
@@ -50,6 +57,8 @@ const DEFAULTS = {
   requestTimeoutMs: 30_000,
   replyMaxWaitMs: 100,
   groupMaxWaitMs: 500,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1000,
 } as const;
 
 function kafkaLogCreator(logger: Logger) {
@@ -225,8 +234,8 @@ export class KafkaTransport implements Transport {
       partitionAssigners: [pinnedAssigner(partition)],
       maxWaitTimeInMs: this.#options.replyMaxWaitMs,
       minBytes: 1,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.#options.sessionTimeoutMs,
+      heartbeatInterval: this.#options.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
     });
     this.#consumers.add(consumer);
@@ -293,8 +302,8 @@ export class KafkaTransport implements Transport {
       groupId: options.groupId,
       maxWaitTimeInMs: this.#options.groupMaxWaitMs,
       minBytes: 1,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.#options.sessionTimeoutMs,
+      heartbeatInterval: this.#options.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
     });
     this.#consumers.add(consumer);

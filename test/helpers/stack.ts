@@ -1,9 +1,10 @@
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { migrate } from '../../scripts/migrate.js';
+import { ensureKafkaJars, kafkaFiles, startKafka } from '../../scripts/stack/kafka.js';
 import { runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
-import { resolveStateDir, stopPid } from '../../scripts/stack/process.js';
+import { resolveStateDir, stopPid, stopRecorded } from '../../scripts/stack/process.js';
 import { type StackUpResult, stackDown, stackUp } from '../../scripts/stack.js';
 import { readEnv } from '../../src/env.js';
 
@@ -74,6 +75,58 @@ export async function startThrowawayPostgres(name: string): Promise<ThrowawayPos
     destroy: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ThrowawayKafka {
+  readonly bootstrapServers: string;
+  /** Stops the broker (SIGTERM) and keeps its data: a broker restart or outage. */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports with the same data. */
+  start(): Promise<void>;
+  /** Stops it and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Starts a Kafka broker of its own (same version and settings as the stack's, free ports, data under
+ * `<stateDir>/throwaway/kafka-<name>`) that a test may stop and start. Shares the stack's jars.
+ */
+export async function startThrowawayKafka(name: string): Promise<ThrowawayKafka> {
+  if (!/^[\w-]{1,64}$/.test(name))
+    throw new TypeError(`invalid throw-away Kafka name ${JSON.stringify(name)}`);
+  const env = readEnv();
+  const root = resolveStateDir(env.DBBRIDGE_STATE_DIR);
+  const stateDir = join(root, 'throwaway', `kafka-${name}`);
+  const files = kafkaFiles(stateDir);
+  await stopRecorded(files.pidFile, files.properties, 'SIGKILL'); // from a run that did not clean up
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(files.dataDir, { recursive: true, force: true });
+  const jars = await ensureKafkaJars(root, env.DBBRIDGE_KAFKA_VERSION);
+  const ownJars = join(stateDir, 'kafka', env.DBBRIDGE_KAFKA_VERSION, 'lib');
+  mkdirSync(join(ownJars, '..'), { recursive: true });
+  if (!existsSync(ownJars)) symlinkSync(jars, ownJars);
+  const options = {
+    stateDir,
+    version: env.DBBRIDGE_KAFKA_VERSION,
+    port: await freePort(),
+    controllerPort: await freePort(),
+  };
+  const { bootstrapServers } = await startKafka(options);
+  const stop = async () => {
+    await stopRecorded(files.pidFile, files.properties, 'SIGTERM');
+  };
+  return {
+    bootstrapServers,
+    stop,
+    start: async () => {
+      await startKafka(options);
+    },
+    destroy: async () => {
+      await stop();
+      rmSync(stateDir, { recursive: true, force: true });
+      rmSync(files.dataDir, { recursive: true, force: true });
     },
   };
 }

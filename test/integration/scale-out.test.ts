@@ -1,0 +1,92 @@
+/**
+ * Several adapter processes share the request topic through one consumer group: the work spreads
+ * over them, and when one stops, the others take over its partitions without losing a request.
+ * Runs with the transport under test (`DBBRIDGE_TRANSPORT`), on the real broker and database.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DatabaseAdapter } from '../../src/adapter/index.js';
+import { DatabaseEventClient } from '../../src/client/index.js';
+import { silentLogger } from '../../src/logger.js';
+import { createTransport } from '../../src/transport/index.js';
+import type { Transport } from '../../src/transport/types.js';
+import { createTopics, stack, transportKind, uniqueEnv } from '../helpers/bridge.js';
+
+const env = uniqueEnv('scale');
+const adapters: { adapter: DatabaseAdapter; transport: Transport }[] = [];
+let client: DatabaseEventClient;
+
+async function startAdapter(name: string) {
+  const transport = createTransport(transportKind(), {
+    brokers: stack().bootstrapServers.split(','),
+    clientId: `adapter-${name}`,
+    logger: silentLogger,
+  });
+  const adapter = new DatabaseAdapter({
+    transport,
+    databaseUrl: stack().databaseUrl,
+    topicEnv: env,
+    groupId: `adapter-${env}`,
+    poolMax: 4,
+    logger: silentLogger,
+  });
+  await adapter.start();
+  const entry = { adapter, transport };
+  adapters.push(entry);
+  return entry;
+}
+
+/** `n` requests with distinct keys (so they land on every partition); resolves to each answer's index. */
+function burst(n: number, from: number) {
+  return Promise.all(
+    Array.from({ length: n }, async (_, k) => {
+      const i = from + k;
+      const rows = await client.query<{ i: number }>('SELECT $1::int AS i', [i], { timeoutMs: 45_000 });
+      return rows[0]?.i;
+    }),
+  );
+}
+
+beforeAll(async () => {
+  await createTopics(env);
+  await Promise.all([startAdapter('a'), startAdapter('b')]);
+  client = new DatabaseEventClient({
+    bootstrapServers: stack().bootstrapServers,
+    topicEnv: env,
+    maxRetries: 0,
+  });
+  await client.start();
+}, 90_000);
+
+afterAll(async () => {
+  await client?.stop();
+  for (const { adapter, transport } of adapters) {
+    await adapter.stop();
+    await transport.close();
+  }
+});
+
+describe('two adapters in one group', () => {
+  it('share the requests, and when one stops the other answers everything that follows', async () => {
+    const [a, b] = adapters as [(typeof adapters)[0], (typeof adapters)[0]];
+    // The group may still be settling: wait until both adapters have answered something.
+    let sent = 0;
+    const deadline = Date.now() + 60_000;
+    while (a.adapter.stats.completed === 0 || b.adapter.stats.completed === 0) {
+      expect(Date.now()).toBeLessThan(deadline);
+      const answers = await burst(60, sent);
+      expect(answers).toEqual(Array.from({ length: 60 }, (_, k) => sent + k));
+      sent += 60;
+    }
+    // A stops gracefully (leaves the group) while requests keep coming: none is lost.
+    const during = burst(200, sent);
+    const stopped = a.adapter.stop();
+    const answers = await during;
+    expect(answers).toEqual(Array.from({ length: 200 }, (_, k) => sent + k));
+    sent += 200;
+    await stopped;
+    const before = b.adapter.stats.completed;
+    const after = await burst(100, sent);
+    expect(after).toEqual(Array.from({ length: 100 }, (_, k) => sent + k));
+    expect(b.adapter.stats.completed - before).toBe(100); // B now holds every partition
+  }, 120_000);
+});
