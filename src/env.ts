@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TRANSPORT_KINDS, type TransportKind } from './transport/create-transport.js';
+import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from './transport/create-transport.js';
 
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
@@ -29,8 +29,8 @@ export const Env = z.object({
   DBBRIDGE_ADAPTER_GROUP: z.string().min(1).default('dbbridge-adapter'),
   /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */
   DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
-  /** Adapter: Kafka client library of the transport (kafkajs is the default; platformatic = @platformatic/kafka). */
-  DBBRIDGE_TRANSPORT: z.enum(TRANSPORT_KINDS).default('kafkajs'),
+  /** Kafka client library of the transport: platformatic (@platformatic/kafka, the default) or kafkajs. */
+  DBBRIDGE_TRANSPORT: z.enum(TRANSPORT_KINDS).default(DEFAULT_TRANSPORT),
   /** Log level: debug, info, warn, error, silent. */
   DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */

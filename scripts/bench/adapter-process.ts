@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { DEFAULT_TRANSPORT } from '../../src/transport/create-transport.js';
 import { repoRoot } from '../stack/process.js';
 
 export interface AdapterProcessOptions {
@@ -73,7 +74,7 @@ export class AdapterProcess {
         DBBRIDGE_ADAPTER_GROUP: options.groupId,
         DBBRIDGE_POOL_MAX: String(options.poolMax),
         DBBRIDGE_LOG_LEVEL: 'info',
-        DBBRIDGE_TRANSPORT: options.transport ?? 'kafkajs',
+        DBBRIDGE_TRANSPORT: options.transport ?? DEFAULT_TRANSPORT,
         ...(options.maxInFlight === undefined ? {} : { DBBRIDGE_MAX_IN_FLIGHT: String(options.maxInFlight) }),
       },
     });

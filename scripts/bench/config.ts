@@ -1,5 +1,6 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_TRANSPORT } from '../../src/transport/create-transport.js';
 import { repoRoot } from '../stack/process.js';
 
 export const DEFAULT_LADDER = [100, 500, 1000, 2000, 5000, 10_000, 20_000, 40_000] as const;
@@ -77,7 +78,7 @@ a child process. Reports; never fails on numbers.
   --soak-rate N             (default 1000)    --soak-sample-seconds N   (default 5)
   --profile                 instead of the ladder: CPU profiles of the adapter (--cpu-prof) and of the
                             bench process under a steady dbbridge load; summary in bench/results-profile/
-  --transport NAME          kafkajs (default) or platformatic (@platformatic/kafka), for the adapter
+  --transport NAME          platformatic (@platformatic/kafka, default) or kafkajs, for the adapter
                             and the bench's clients; the breakdown phase's raw Kafka hop stays kafkajs
   --profile-workload NAME   (default pk_select)  --profile-rate N (default 1000)  --profile-seconds N (default 15)
 `;
@@ -167,7 +168,7 @@ export function parseConfig(
       weight: primary ? 2 : 1,
     };
   };
-  const transport = values.transport ?? 'kafkajs';
+  const transport = values.transport ?? env.DBBRIDGE_TRANSPORT ?? DEFAULT_TRANSPORT;
   if (transport !== 'kafkajs' && transport !== 'platformatic')
     throw new Error(`--transport must be kafkajs or platformatic (got ${transport})`);
   const poolMax = num(values['pool-max'] ?? env.DBBRIDGE_POOL_MAX, 'pool-max', 20, 1);

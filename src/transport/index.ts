@@ -1,4 +1,9 @@
-export { createTransport, TRANSPORT_KINDS, type TransportKind } from './create-transport.js';
+export {
+  createTransport,
+  DEFAULT_TRANSPORT,
+  TRANSPORT_KINDS,
+  type TransportKind,
+} from './create-transport.js';
 export { ensureTopics, type TopicLayout } from './kafka-admin.js';
 export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
 export { PlatformaticTransport, type PlatformaticTransportOptions } from './platformatic-transport.js';

@@ -30,8 +30,8 @@ import type {
 } from './types.js';
 
 /**
- * A second implementation of the transport, on `@platformatic/kafka` 2.x, so that it can be measured
- * next to the kafkajs one (`KafkaTransport`, which stays the default). Same semantics:
+ * The transport on `@platformatic/kafka` 2.x, the default (see `DEFAULT_TRANSPORT` for the figures
+ * that chose it); `KafkaTransport` is the same on kafkajs. Same semantics:
  *
  * - publishers batch what is published in the same tick (and while a produce request is in flight)
  *   into one `send()`, i.e. one produce request per leader broker, with `acks=all`; the adapter's

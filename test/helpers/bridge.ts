@@ -3,6 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { type AdapterOptions, DatabaseAdapter } from '../../src/adapter/index.js';
 import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
+import { readEnv } from '../../src/env.js';
 import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
 import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
@@ -21,7 +22,7 @@ export function stack() {
 
 /** The Kafka client library under test: `DBBRIDGE_TRANSPORT` (CI runs the suite once per library). */
 export function transportKind(): TransportKind {
-  return process.env.DBBRIDGE_TRANSPORT === 'platformatic' ? 'platformatic' : 'kafkajs';
+  return readEnv().DBBRIDGE_TRANSPORT;
 }
 
 let counter = 0;
