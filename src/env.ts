@@ -19,7 +19,7 @@ export const Env = z.object({
   DBBRIDGE_ENV: z.string().min(1).default('dev'),
   /** Adapter: maximum pooled PostgreSQL connections (seed: 10-50). */
   DBBRIDGE_POOL_MAX: int(1).default(20),
-  /** Adapter: how many requests run at once (defaults to the pool size). */
+  /** Adapter: how many requests run at once (default 4 x the pool size: quick ones share connections). */
   DBBRIDGE_MAX_IN_FLIGHT: int(1).optional(),
   /** Adapter: quick statements arriving together go out pipelined, up to this many per connection (1 = off). */
   DBBRIDGE_PIPELINE_DEPTH: int(1).default(8),

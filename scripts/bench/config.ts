@@ -68,7 +68,7 @@ a child process. Reports; never fails on numbers.
   --step-seconds N          length of each open-loop step (default 10 for pk_select, 5 for the others; quick 2)
   --budget-seconds N        time for the ladder and closed-loop phases together (default 500; quick 90)
   --pool-max N              pool size of the adapter and of the direct pool (default DBBRIDGE_POOL_MAX or 20)
-  --max-in-flight N         DBBRIDGE_MAX_IN_FLIGHT of the adapter (default: the adapter's, = pool size)
+  --max-in-flight N         DBBRIDGE_MAX_IN_FLIGHT of the adapter (default: the adapter's, 4 x pool size)
   --concurrency N           closed-loop workers (default 64)
   --clients N               DatabaseEventClient instances sharing the load (default 1)
   --seed-rows N             agent_execution_logs rows to seed (default 10000)

@@ -116,12 +116,15 @@ function serverProperties(options: KafkaOptions, dataDir: string): string {
     .join('\n')}\n`;
 }
 
+/** JVM settings of Kafka's own `kafka-server-start.sh` (1 GiB heap, G1 with 20 ms pauses). */
 function javaArgs(libDir: string, mainClass: string, args: readonly string[]): string[] {
   return [
-    '-Xms512m',
-    '-Xmx512m',
+    '-Xms1g',
+    '-Xmx1g',
     '-XX:+UseG1GC',
     '-XX:MaxGCPauseMillis=20',
+    '-XX:InitiatingHeapOccupancyPercent=35',
+    '-XX:+ExplicitGCInvokesConcurrent',
     '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
     '-Dorg.slf4j.simpleLogger.showDateTime=true',

@@ -25,7 +25,10 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly topicEnv?: string;
   /** Consumer group shared by all adapter processes. Default `dbbridge-adapter`. */
   readonly groupId?: string;
-  /** Requests run at once (across partitions). Default: `poolMax` (20). */
+  /**
+   * Requests run at once (across partitions). Default 4 x `poolMax` (80): quick statements share
+   * connections (see `pipelineDepth`), the rest wait for a free one in the pool.
+   */
   readonly maxInFlight?: number;
   /** Allow DDL in EXECUTE requests. Default false. */
   readonly allowDdl?: boolean;
@@ -112,7 +115,7 @@ export class DatabaseAdapter {
     this.#logger = options.logger ?? silentLogger;
     this.#executor = new Executor(options);
     this.#catalog = new Catalog(this.#executor.pool);
-    this.#slots = new Semaphore(options.maxInFlight ?? options.poolMax ?? 20);
+    this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
       poolMax: options.poolMax ?? 20,
