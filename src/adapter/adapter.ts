@@ -266,6 +266,8 @@ export class DatabaseAdapter {
       const validator = this.#validator as SqlValidator;
       const allowDdl = this.#options.allowDdl ?? false;
       const timeoutMs = this.#statementTimeout(request);
+      const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
+      const when = deadline === undefined ? {} : { deadline };
       const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
       const chunker = this.#chunker(request);
       switch (operation.kind) {
@@ -279,7 +281,7 @@ export class DatabaseAdapter {
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
           const text = operation.sql;
           const values = [...operation.params];
-          const options = { readOnly, maxRows, timeoutMs, ...chunker.runOptions };
+          const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
@@ -317,6 +319,7 @@ export class DatabaseAdapter {
                 readOnly: statement.readOnly,
                 maxRows,
                 timeoutMs,
+                ...when,
                 ...chunker.runOptions,
               }),
             };

@@ -66,6 +66,8 @@ export interface RunOptions {
   /** Receive rows in batches of about this many instead of all at once. */
   readonly onBatch?: (rows: (string | null)[][], columns: ColumnInfo[]) => Promise<void>;
   readonly batchRows?: number;
+  /** Epoch ms after which nobody awaits the result: a statement still waiting for a connection then does not run. */
+  readonly deadline?: number;
 }
 
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
@@ -133,6 +135,7 @@ export class Executor {
     const client = await this.acquire(options.readOnly);
     let broken: Error | undefined;
     try {
+      if (expired(options)) throw deadlinePassed();
       return await this.runOn(client, text, values, options);
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
@@ -209,6 +212,14 @@ export class Executor {
       for (const p of group) p.reject(error);
       return;
     }
+    const live = group.filter((p) => !expired(p.options));
+    if (live.length < group.length) {
+      for (const p of group) if (expired(p.options)) p.reject(deadlinePassed());
+      if (live.length === 0) {
+        client.release();
+        return;
+      }
+    }
     let broken: Error | undefined;
     const fail = (error: unknown) => {
       if (isConnectionError(error)) broken = error as Error;
@@ -223,7 +234,7 @@ export class Executor {
       last = now;
     };
     let timeout = this.#timeouts.get(client);
-    for (const p of group) {
+    for (const p of live) {
       if (timeout !== p.options.timeoutMs) {
         timeout = p.options.timeoutMs;
         const set = cappedQuery({
@@ -338,6 +349,22 @@ export class Executor {
   async close(): Promise<void> {
     await Promise.all([this.#readPool.end(), this.#writePool.end()]);
   }
+}
+
+function expired(options: RunOptions): boolean {
+  return options.deadline !== undefined && Date.now() >= options.deadline;
+}
+
+/** The caller's deadline passed while the statement waited for a connection: it was not run. */
+function deadlinePassed(): RequestRejected {
+  return new RequestRejected({
+    code: 'TIMEOUT_ERROR',
+    message:
+      'the request deadline passed while the statement waited for a database connection; it did not run',
+    errorType: 'DeadlineExceeded',
+    retryable: false,
+    executed: false,
+  });
 }
 
 function setStatementTimeout(ms: number): string {

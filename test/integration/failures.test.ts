@@ -269,3 +269,46 @@ describe('PostgreSQL outage', () => {
     }
   });
 });
+
+describe('deadlines', () => {
+  it('a write whose deadline passes while it waits for a connection is not run', async () => {
+    // One connection: a slow statement holds it while a short-deadline INSERT waits behind it.
+    const small = await startBridge('deadline', { adapter: { poolMax: 1 } });
+    try {
+      const client = await small.client();
+      const row = (id: string) => ({
+        id,
+        correlation_id: randomUUID(),
+        user_request: 'deadline test',
+        selected_agent: 'agent-deadline',
+        confidence_score: 0.5,
+        routing_strategy: 'test',
+        routing_time_ms: 1,
+      });
+      const stored = async (id: string) =>
+        (await small.pg.query('SELECT count(*)::int AS n FROM agent_routing_decisions WHERE id = $1', [id]))
+          .rows[0].n;
+      // The control: the same insert, not held up, is written.
+      const control = randomUUID();
+      await client.insert('agent_routing_decisions', row(control));
+      expect(await stored(control)).toBe(1);
+
+      const slow = client.request(
+        { operation_type: 'EXECUTE', sql: 'SELECT pg_sleep(1.2)' },
+        { timeoutMs: 10_000 },
+      );
+      await new Promise((r) => setTimeout(r, 200)); // the sleep holds the connection now
+      const id = randomUUID();
+      const error = await client
+        .insert('agent_routing_decisions', row(id), { timeoutMs: 400 })
+        .catch((e) => e);
+      expect(error).toBeInstanceOf(TimeoutError);
+      await slow;
+      await new Promise((r) => setTimeout(r, 300)); // past the point where it would have run
+      expect(await stored(id)).toBe(0);
+      await small.pg.query('DELETE FROM agent_routing_decisions WHERE id = $1', [control]);
+    } finally {
+      await small.close();
+    }
+  });
+});
