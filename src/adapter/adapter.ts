@@ -10,7 +10,12 @@ import { type Logger, silentLogger } from '../logger.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
-import { type StatementResult as ExecResult, Executor, type ExecutorOptions } from './executor.js';
+import {
+  type StatementResult as ExecResult,
+  Executor,
+  type ExecutorOptions,
+  type ExecutorStats,
+} from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
@@ -63,6 +68,8 @@ export interface AdapterStats {
   expired: number;
   /** Replies that could not be published. */
   publishFailures: number;
+  /** How statements went to PostgreSQL (pipelining). */
+  executor: ExecutorStats;
 }
 
 type Reply =
@@ -95,7 +102,7 @@ export class DatabaseAdapter {
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
   readonly #transactions: Transactions;
-  readonly #stats: AdapterStats = {
+  readonly #stats: Omit<AdapterStats, 'executor'> = {
     received: 0,
     completed: 0,
     failed: 0,
@@ -132,7 +139,7 @@ export class DatabaseAdapter {
   }
 
   get stats(): Readonly<AdapterStats> {
-    return { ...this.#stats };
+    return { ...this.#stats, executor: this.#executor.stats };
   }
 
   get breakerState() {
@@ -174,7 +181,7 @@ export class DatabaseAdapter {
     await this.#consumer?.close();
     await this.#publisher?.close();
     await this.#executor.close();
-    this.#logger.info('adapter stopped', { ...this.#stats });
+    this.#logger.info('adapter stopped', { ...this.stats });
   }
 
   async #onBatch(batch: GroupBatch): Promise<void> {

@@ -40,6 +40,16 @@ export interface ExecutorOptions {
   readonly pipelineQuickMs?: number;
 }
 
+/** What the executor sent, for metrics and tests. */
+export interface ExecutorStats {
+  /** Statements sent through the one-round-trip path (alone or pipelined). */
+  statements: number;
+  /** Of those, statements that shared a connection and a write with others. */
+  pipelined: number;
+  /** Writes (groups) those statements went out in. */
+  groups: number;
+}
+
 interface Pending {
   readonly text: string;
   readonly values: readonly unknown[];
@@ -89,6 +99,7 @@ export class Executor {
   readonly #pending = { read: [] as Pending[], write: [] as Pending[] };
   #flushScheduled = false;
   readonly #costs: StatementCosts;
+  readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
 
   constructor(options: ExecutorOptions) {
     const base: pg.PoolConfig = {
@@ -107,6 +118,10 @@ export class Executor {
     // An idle connection that the server dropped must not crash the process; the pool discards it.
     this.#readPool.on('error', () => {});
     this.#writePool.on('error', () => {});
+  }
+
+  get stats(): Readonly<ExecutorStats> {
+    return { ...this.#stats };
   }
 
   /** The read-write pool, for the catalog and health checks. */
@@ -278,6 +293,9 @@ export class Executor {
         ),
       );
     }
+    this.#stats.statements += live.length;
+    this.#stats.groups++;
+    if (live.length > 1) this.#stats.pipelined += live.length;
     if (timeout === undefined) this.#timeouts.delete(client);
     else this.#timeouts.set(client, timeout);
     try {

@@ -36,12 +36,16 @@ export function kafkaAdmin() {
   return new Kafka({ brokers: stack().bootstrapServers.split(','), logLevel: logLevel.NOTHING }).admin();
 }
 
-export async function createTopics(env: string, replyPartitions = 24): Promise<TopicNames> {
+export async function createTopics(
+  env: string,
+  replyPartitions = 24,
+  requestPartitions = 6,
+): Promise<TopicNames> {
   const topics = topicNames(env);
   const admin = kafkaAdmin();
   await admin.connect();
   try {
-    await ensureTopics(admin, topics, { requestPartitions: 6, replyPartitions });
+    await ensureTopics(admin, topics, { requestPartitions, replyPartitions });
   } finally {
     await admin.disconnect();
   }
@@ -63,11 +67,16 @@ export interface Bridge {
  */
 export async function startBridge(
   name: string,
-  options: { adapter?: Partial<AdapterOptions>; adapterRunning?: boolean } = {},
+  options: {
+    adapter?: Partial<AdapterOptions>;
+    adapterRunning?: boolean;
+    /** Partitions of the request topic (default 6; 1 makes requests sent together arrive together). */
+    requestPartitions?: number;
+  } = {},
 ): Promise<Bridge> {
   const { bootstrapServers, databaseUrl } = stack();
   const env = uniqueEnv(name);
-  const topics = await createTopics(env);
+  const topics = await createTopics(env, 24, options.requestPartitions);
   const transport = createTransport(transportKind(), {
     brokers: bootstrapServers.split(','),
     clientId: `adapter-${name}`,

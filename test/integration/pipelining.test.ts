@@ -11,7 +11,9 @@ let db: DatabaseEventClient;
 let table: string;
 
 beforeAll(async () => {
-  bridge = await startBridge('pipeline');
+  // One request partition: requests sent together reach the adapter in one fetch (with several, the
+  // broker may answer a waiting fetch after the first partition's append, splitting them).
+  bridge = await startBridge('pipeline', { requestPartitions: 1 });
   db = await bridge.client();
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
@@ -25,6 +27,7 @@ describe('pipelined statements', () => {
   it('reads sent together share connections, and the one that fails fails alone', async () => {
     const sql = 'SELECT pg_backend_pid() AS pid, 10 / $1::int AS x';
     for (let i = 0; i < 3; i++) await db.query(sql, [1]); // seen, and quick: now it may be pipelined
+    const before = bridge.adapter.stats.executor;
     const divisors = [1, 2, 5, 0, 10, 1, 2, 5];
     const settled = await Promise.allSettled(
       divisors.map((d) => db.query<{ pid: number; x: number }>(sql, [d])),
@@ -42,6 +45,10 @@ describe('pipelined statements', () => {
     });
     // Seven answers from fewer backends than statements: they went out pipelined.
     expect(pids.size).toBeLessThan(7);
+    const after = bridge.adapter.stats.executor;
+    expect(after.statements - before.statements).toBe(8);
+    expect(after.pipelined - before.pipelined).toBeGreaterThanOrEqual(2);
+    expect(after.groups - before.groups).toBeLessThan(8);
   });
 
   it('writes sent together each commit on their own: a duplicate key fails alone', async () => {
