@@ -91,8 +91,11 @@ const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) =>
 export class Executor {
   readonly #readPool: pg.Pool;
   readonly #writePool: pg.Pool;
-  /** statement_timeout currently set on each connection, to skip the SET when it is unchanged. */
-  readonly #timeouts = new WeakMap<pg.PoolClient, number>();
+  /**
+   * statement_timeout currently set on each connection, to skip the SET when it is unchanged. A SET
+   * inside a transaction block is undone by ROLLBACK, so such a value counts only until the block ends.
+   */
+  readonly #timeouts = new WeakMap<pg.PoolClient, { readonly ms: number; readonly inBlock: boolean }>();
   readonly #portalAboveRows: number;
   readonly #pipelineDepth: number;
   /** Statements waiting for this turn's pipelined send, per pool. */
@@ -118,6 +121,12 @@ export class Executor {
     // An idle connection that the server dropped must not crash the process; the pool discards it.
     this.#readPool.on('error', () => {});
     this.#writePool.on('error', () => {});
+    // pg-pool drops its own listener while a client is checked out; without one of ours, a connection
+    // lost then (a killed backend under an idle transaction, say) is an unhandled 'error' that ends
+    // the process. The client's queries fail instead, and the client is released as broken.
+    const keepAlive = (client: pg.PoolClient) => client.on('error', () => {});
+    this.#readPool.on('connect', keepAlive);
+    this.#writePool.on('connect', keepAlive);
   }
 
   get stats(): Readonly<ExecutorStats> {
@@ -180,14 +189,22 @@ export class Executor {
     values: readonly unknown[],
     options: RunOptions,
   ): Promise<StatementResult> {
-    if (this.#timeouts.get(client) !== options.timeoutMs) {
+    if (this.#currentTimeout(client) !== options.timeoutMs) {
       await client.query(setStatementTimeout(options.timeoutMs));
-      this.#timeouts.set(client, options.timeoutMs);
+      this.#timeouts.set(client, { ms: options.timeoutMs, inBlock: inBlock(client) });
     }
     if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
     const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
     void client.query(capped.query);
     return this.#finish(await capped.result, options);
+  }
+
+  /** The statement_timeout known to be in force on the connection now (undefined: unknown). */
+  #currentTimeout(client: pg.PoolClient): number | undefined {
+    const known = this.#timeouts.get(client);
+    // Set inside a block that has ended since (it may have been rolled back): unknown.
+    if (known === undefined || (known.inBlock && !inBlock(client))) return undefined;
+    return known.ms;
   }
 
   /** A portal only where many rows may be streamed out in batches; otherwise one round trip. */
@@ -227,13 +244,15 @@ export class Executor {
       for (const p of group) p.reject(error);
       return;
     }
-    const live = group.filter((p) => !expired(p.options));
-    if (live.length < group.length) {
-      for (const p of group) if (expired(p.options)) p.reject(deadlinePassed());
-      if (live.length === 0) {
-        client.release();
-        return;
-      }
+    // Decided once per statement: what is rejected here is never sent.
+    const live: Pending[] = [];
+    for (const p of group) {
+      if (expired(p.options)) p.reject(deadlinePassed());
+      else live.push(p);
+    }
+    if (live.length === 0) {
+      client.release();
+      return;
     }
     let broken: Error | undefined;
     const fail = (error: unknown) => {
@@ -248,7 +267,7 @@ export class Executor {
       this.#costs.record(text, now - last);
       last = now;
     };
-    let timeout = this.#timeouts.get(client);
+    let timeout = this.#currentTimeout(client);
     for (const p of live) {
       if (timeout !== p.options.timeoutMs) {
         timeout = p.options.timeoutMs;
@@ -286,7 +305,8 @@ export class Executor {
             p.resolve(result);
           },
           (error) => {
-            timed(p.text);
+            // A failure says nothing of what the statement costs when it runs: only `last` moves.
+            last = performance.now();
             fail(error);
             p.reject(error);
           },
@@ -297,11 +317,12 @@ export class Executor {
     this.#stats.groups++;
     if (live.length > 1) this.#stats.pipelined += live.length;
     if (timeout === undefined) this.#timeouts.delete(client);
-    else this.#timeouts.set(client, timeout);
+    else this.#timeouts.set(client, { ms: timeout, inBlock: false });
+    let settled = false;
     try {
-      await sendPipelined(client, queries, results);
+      settled = await sendPipelined(client, queries, results);
     } finally {
-      client.release(broken);
+      client.release(broken ?? (settled ? undefined : new Error('pipelined connection did not settle')));
     }
   }
 
@@ -367,6 +388,12 @@ export class Executor {
   async close(): Promise<void> {
     await Promise.all([this.#readPool.end(), this.#writePool.end()]);
   }
+}
+
+/** Inside a transaction block (BEGIN ... COMMIT/ROLLBACK), as PostgreSQL last reported. */
+function inBlock(client: pg.PoolClient): boolean {
+  const status = (client as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
+  return status === 'T' || status === 'E';
 }
 
 function expired(options: RunOptions): boolean {

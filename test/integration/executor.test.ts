@@ -1,0 +1,91 @@
+/**
+ * The executor against the real database, below the bus: connection reuse after pipelined failures,
+ * statement timeouts after a rolled-back transaction, and a connection lost while checked out.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Executor } from '../../src/adapter/executor.js';
+import { stack } from '../helpers/bridge.js';
+
+const executors: Executor[] = [];
+function executor(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
+  const e = new Executor({ databaseUrl: stack().databaseUrl, poolMax: 1, ...options });
+  executors.push(e);
+  return e;
+}
+afterEach(async () => {
+  await Promise.all(executors.splice(0).map((e) => e.close()));
+});
+
+const read = { readOnly: true, maxRows: 10, timeoutMs: 5000 };
+
+describe('Executor', () => {
+  it('after a pipelined group where one statement fails and one cannot encode its parameter, the connection answers the next statement correctly', async () => {
+    const e = executor();
+    const sql = 'SELECT 10 / $1::int AS x';
+    for (let i = 0; i < 3; i++) await e.run(sql, [1], read); // quick now: the next ones are pipelined
+    const unencodable = {
+      toPostgres() {
+        throw new Error('cannot encode');
+      },
+    };
+    for (let round = 0; round < 5; round++) {
+      // Division by zero (PostgreSQL flushes the error at once, its ReadyForQuery comes later), then
+      // a statement that fails in pg before it is sent: its promise settles at once, but its Sync
+      // is answered only after the first one's.
+      const outcomes = await Promise.allSettled([e.run(sql, [0], read), e.run(sql, [unencodable], read)]);
+      expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: '22012' } });
+      expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { message: 'cannot encode' } });
+      // One connection: the next statement gets its own answer, not one left over from the group.
+      const r = await e.run('SELECT $1::int AS n', [round], read);
+      expect(r).toMatchObject({ command: 'SELECT', textRows: [[String(round)]] });
+    }
+    // The same, with the next user already waiting for the connection (as under load): it must
+    // get the connection only once everything sent before is answered.
+    for (let round = 0; round < 5; round++) {
+      const group = Promise.allSettled([e.run(sql, [0], read), e.run(sql, [unencodable], read)]);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); // the group holds the connection
+      const next = await e.acquire(true);
+      try {
+        const { rows, command } = await next.query('SELECT $1::int AS n', [round]);
+        expect({ rows, command }).toEqual({ rows: [{ n: round }], command: 'SELECT' });
+      } finally {
+        next.release();
+      }
+      await group;
+    }
+    expect(e.stats.pipelined).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a statement timeout set inside a transaction that rolled back is set again afterwards', async () => {
+    const e = executor();
+    const write = { readOnly: false, maxRows: 10 };
+    await e.run('SELECT 1', [], { ...write, timeoutMs: 60_000 }); // set outside a transaction: 60 s
+    const client = await e.acquire(false);
+    await client.query('BEGIN');
+    await e.runOn(client, 'SELECT 1', [], { ...write, timeoutMs: 150 }); // set inside: 150 ms
+    await client.query('ROLLBACK'); // back to 60 s, whatever the executor remembers
+    client.release();
+    const error = await e.run('SELECT pg_sleep(0.6)', [], { ...write, timeoutMs: 150 }).catch((x) => x);
+    expect(error).toMatchObject({ code: '57014' });
+  });
+
+  it('a connection lost while checked out fails its statement; the process and the pool carry on', async () => {
+    const e = executor({ poolMax: 2 });
+    const client = await e.acquire(false);
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    const killer = executor({ poolMax: 1 });
+    await killer.run('SELECT pg_terminate_backend($1)', [rows[0].pid], {
+      readOnly: false,
+      maxRows: 1,
+      timeoutMs: 5000,
+    });
+    await new Promise((r) => setTimeout(r, 200)); // the 'error' reaches the checked-out client here
+    const error = await e
+      .runOn(client, 'SELECT 1', [], { readOnly: false, maxRows: 1, timeoutMs: 5000 })
+      .catch((x) => x);
+    expect(error).toBeInstanceOf(Error);
+    client.release(error);
+    const r = await e.run('SELECT 7 AS n', [], { readOnly: false, maxRows: 1, timeoutMs: 5000 });
+    expect(r.textRows).toEqual([['7']]);
+  });
+});
