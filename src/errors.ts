@@ -1,3 +1,4 @@
+import type { PgDiagnostics } from './events/envelope.js';
 import type { ErrorCode } from './events/error-codes.js';
 
 /** Codes of dbbridge's own errors: the seed's five plus those the client side adds. */
@@ -80,14 +81,7 @@ export class ConfigurationError extends DbBridgeError {
 }
 
 /** What a failed reply says, after node-postgres's DatabaseError fields. */
-export interface DatabaseErrorDetails {
-  readonly sqlstate?: string;
-  readonly detail?: string;
-  readonly hint?: string;
-  readonly position?: string;
-  readonly constraint?: string;
-  readonly table?: string;
-  readonly column?: string;
+export interface DatabaseErrorDetails extends PgDiagnostics {
   /** The adapter's `error_type`, e.g. `PostgresError`. */
   readonly errorType?: string;
   readonly correlationId?: string;

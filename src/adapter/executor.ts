@@ -138,9 +138,12 @@ export class Executor {
     return this.#writePool;
   }
 
-  /** Runs one statement on a pooled connection (read-only pool when `readOnly`). */
+  /**
+   * Runs one statement on a pooled connection (read-only pool when `readOnly`): in one round trip,
+   * sent with the others of this turn (see `#flush`), unless it must stream through a portal.
+   */
   async run(text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
-    if (this.#pipelineDepth > 1 && !this.#needsPortal(options)) {
+    if (!this.#needsPortal(options)) {
       const capped = await new Promise<CappedResult>((resolve, reject) => {
         (options.readOnly ? this.#pending.read : this.#pending.write).push({
           text,
@@ -262,12 +265,14 @@ export class Executor {
     const results: Promise<unknown>[] = [];
     // Answers come in order: a statement's own time runs from the answer before it (or the send).
     let last = performance.now();
-    const timed = (text: string) => {
+    const elapsed = () => {
       const now = performance.now();
-      this.#costs.record(text, now - last);
+      const ms = now - last;
       last = now;
+      return ms;
     };
-    let timeout = this.#currentTimeout(client);
+    const before = this.#currentTimeout(client);
+    let timeout = before;
     for (const p of live) {
       if (timeout !== p.options.timeoutMs) {
         timeout = p.options.timeoutMs;
@@ -279,16 +284,11 @@ export class Executor {
         });
         queries.push(set.query);
         results.push(
-          set.result.then(
-            () => {
-              last = performance.now();
-            },
-            (error) => {
-              last = performance.now();
-              fail(error);
-              this.#timeouts.delete(client); // unknown now: the next statement sets it again
-            },
-          ),
+          set.result.then(elapsed, (error) => {
+            elapsed();
+            fail(error);
+            this.#timeouts.delete(client); // unknown now: the next statement sets it again
+          }),
         );
       }
       const capped = cappedQuery({
@@ -301,12 +301,11 @@ export class Executor {
       results.push(
         capped.result.then(
           (result) => {
-            timed(p.text);
+            this.#costs.record(p.text, elapsed());
             p.resolve(result);
           },
           (error) => {
-            // A failure says nothing of what the statement costs when it runs: only `last` moves.
-            last = performance.now();
+            elapsed(); // a failure says nothing of what the statement costs when it runs
             fail(error);
             p.reject(error);
           },
@@ -316,8 +315,8 @@ export class Executor {
     this.#stats.statements += live.length;
     this.#stats.groups++;
     if (live.length > 1) this.#stats.pipelined += live.length;
-    if (timeout === undefined) this.#timeouts.delete(client);
-    else this.#timeouts.set(client, { ms: timeout, inBlock: false });
+    if (timeout !== before && timeout !== undefined)
+      this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;
     try {
       settled = await sendPipelined(client, queries, results);

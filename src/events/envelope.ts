@@ -57,11 +57,8 @@ export function failedEnvelope(to: ReplyTo, payload: FailedPayload): FailedEnvel
   return { ...replyHeader(to), event_type: FAILED_EVENT_TYPE, payload };
 }
 
-/** The pieces of a failure a handler knows; `failedPayload` fills in the seed's duplicated fields. */
-export interface Failure {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly errorType?: string;
+/** PostgreSQL's diagnostics of a failed statement, named as node-postgres names them. */
+export interface PgDiagnostics {
   readonly sqlstate?: string;
   readonly detail?: string;
   readonly hint?: string;
@@ -69,6 +66,13 @@ export interface Failure {
   readonly constraint?: string;
   readonly table?: string;
   readonly column?: string;
+}
+
+/** The pieces of a failure a handler knows; `failedPayload` fills in the seed's duplicated fields. */
+export interface Failure extends PgDiagnostics {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly errorType?: string;
   readonly retryable?: boolean;
   readonly executed?: boolean;
   readonly statementIndex?: number;

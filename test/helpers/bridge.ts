@@ -8,6 +8,7 @@ import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
 import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
+import type { Transport } from '../../src/transport/types.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -32,17 +33,18 @@ export function uniqueEnv(name: string): string {
   return `t-${name}-${process.pid}-${Date.now().toString(36)}-${counter}`;
 }
 
-export function kafkaAdmin() {
-  return new Kafka({ brokers: stack().bootstrapServers.split(','), logLevel: logLevel.NOTHING }).admin();
+export function kafkaAdmin(bootstrapServers = stack().bootstrapServers) {
+  return new Kafka({ brokers: bootstrapServers.split(','), logLevel: logLevel.NOTHING }).admin();
 }
 
 export async function createTopics(
   env: string,
   replyPartitions = 24,
   requestPartitions = 6,
+  bootstrapServers = stack().bootstrapServers,
 ): Promise<TopicNames> {
   const topics = topicNames(env);
-  const admin = kafkaAdmin();
+  const admin = kafkaAdmin(bootstrapServers);
   await admin.connect();
   try {
     await ensureTopics(admin, topics, { requestPartitions, replyPartitions });
@@ -61,6 +63,52 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
+export interface RunningAdapter {
+  readonly adapter: DatabaseAdapter;
+  readonly transport: Transport;
+  /** Stops the adapter (answering what is in flight) and closes its transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real adapter in this process, with the transport under test, on topic environment `env` and
+ * group `adapter-<env>`, against the stack's database (and its broker, unless `bootstrapServers`).
+ */
+export async function startAdapter(
+  env: string,
+  options: {
+    name: string;
+    bootstrapServers?: string;
+    adapter?: Partial<AdapterOptions>;
+    /** Start it (default true). */
+    start?: boolean;
+  },
+): Promise<RunningAdapter> {
+  const transport = createTransport(transportKind(), {
+    brokers: (options.bootstrapServers ?? stack().bootstrapServers).split(','),
+    clientId: `adapter-${options.name}`,
+    logger: silentLogger,
+  });
+  const adapter = new DatabaseAdapter({
+    transport,
+    databaseUrl: stack().databaseUrl,
+    topicEnv: env,
+    groupId: `adapter-${env}`,
+    poolMax: 10,
+    logger: silentLogger,
+    ...options.adapter,
+  });
+  if (options.start !== false) await adapter.start();
+  return {
+    adapter,
+    transport,
+    async close() {
+      await adapter.stop();
+      await transport.close();
+    },
+  };
+}
+
 /**
  * A real adapter (in this process) on its own topics, against the real broker and database, plus
  * started clients that are stopped on close, and a direct `pg` pool to check results against.
@@ -77,26 +125,17 @@ export async function startBridge(
   const { bootstrapServers, databaseUrl } = stack();
   const env = uniqueEnv(name);
   const topics = await createTopics(env, 24, options.requestPartitions);
-  const transport = createTransport(transportKind(), {
-    brokers: bootstrapServers.split(','),
-    clientId: `adapter-${name}`,
-    logger: silentLogger,
+  const running = await startAdapter(env, {
+    name,
+    ...(options.adapter ? { adapter: options.adapter } : {}),
+    start: options.adapterRunning !== false,
   });
-  const adapter = new DatabaseAdapter({
-    transport,
-    databaseUrl,
-    topicEnv: env,
-    groupId: `adapter-${env}`,
-    poolMax: 10,
-    ...options.adapter,
-  });
-  if (options.adapterRunning !== false) await adapter.start();
   const clients: DatabaseEventClient[] = [];
   const direct = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   return {
     env,
     topics,
-    adapter,
+    adapter: running.adapter,
     pg: direct,
     async client(clientOptions = {}) {
       const client = new DatabaseEventClient({
@@ -111,8 +150,7 @@ export async function startBridge(
     },
     async close() {
       await Promise.all(clients.map((c) => c.stop()));
-      await adapter.stop();
-      await transport.close();
+      await running.close();
       await direct.end();
     },
   };

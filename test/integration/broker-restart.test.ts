@@ -4,43 +4,30 @@
  * back the same client and adapter answer again without being restarted. On a broker of the test's
  * own, with the transport under test (`DBBRIDGE_TRANSPORT`).
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatabaseAdapter } from '../../src/adapter/index.js';
-import { topicNames } from '../../src/events/topics.js';
 import { DatabaseEventClient, DbBridgeError } from '../../src/index.js';
-import { silentLogger } from '../../src/logger.js';
-import { createTransport, ensureTopics } from '../../src/transport/index.js';
-import type { Transport } from '../../src/transport/types.js';
-import { stack, transportKind, uniqueEnv } from '../helpers/bridge.js';
+import {
+  createTopics,
+  type RunningAdapter,
+  startAdapter,
+  transportKind,
+  uniqueEnv,
+} from '../helpers/bridge.js';
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
 
 const env = uniqueEnv('restart');
 let kafka: ThrowawayKafka;
-let transport: Transport;
-let adapter: DatabaseAdapter;
+let running: RunningAdapter | undefined;
 let client: DatabaseEventClient;
 
 beforeAll(async () => {
   kafka = await startThrowawayKafka(`restart-${transportKind()}`);
-  const admin = new Kafka({ brokers: [kafka.bootstrapServers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await ensureTopics(admin, topicNames(env), { requestPartitions: 3, replyPartitions: 6 });
-  await admin.disconnect();
-  transport = createTransport(transportKind(), {
-    brokers: [kafka.bootstrapServers],
-    clientId: 'adapter-restart',
-    logger: silentLogger,
+  await createTopics(env, 6, 3, kafka.bootstrapServers);
+  running = await startAdapter(env, {
+    name: 'restart',
+    bootstrapServers: kafka.bootstrapServers,
+    adapter: { poolMax: 4 },
   });
-  adapter = new DatabaseAdapter({
-    transport,
-    databaseUrl: stack().databaseUrl,
-    topicEnv: env,
-    groupId: `adapter-${env}`,
-    poolMax: 4,
-    logger: silentLogger,
-  });
-  await adapter.start();
   client = new DatabaseEventClient({
     bootstrapServers: kafka.bootstrapServers,
     topicEnv: env,
@@ -52,8 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.stop();
-  await adapter?.stop();
-  await transport?.close();
+  await running?.close();
   await kafka?.destroy();
 }, 60_000);
 

@@ -4,35 +4,17 @@
  * Runs with the transport under test (`DBBRIDGE_TRANSPORT`), on the real broker and database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatabaseAdapter } from '../../src/adapter/index.js';
 import { DatabaseEventClient } from '../../src/client/index.js';
-import { silentLogger } from '../../src/logger.js';
-import { createTransport } from '../../src/transport/index.js';
-import type { Transport } from '../../src/transport/types.js';
-import { createTopics, stack, transportKind, uniqueEnv } from '../helpers/bridge.js';
+import { createTopics, type RunningAdapter, stack, startAdapter, uniqueEnv } from '../helpers/bridge.js';
 
 const env = uniqueEnv('scale');
-const adapters: { adapter: DatabaseAdapter; transport: Transport }[] = [];
+const adapters: RunningAdapter[] = [];
 let client: DatabaseEventClient;
 
-async function startAdapter(name: string) {
-  const transport = createTransport(transportKind(), {
-    brokers: stack().bootstrapServers.split(','),
-    clientId: `adapter-${name}`,
-    logger: silentLogger,
-  });
-  const adapter = new DatabaseAdapter({
-    transport,
-    databaseUrl: stack().databaseUrl,
-    topicEnv: env,
-    groupId: `adapter-${env}`,
-    poolMax: 4,
-    logger: silentLogger,
-  });
-  await adapter.start();
-  const entry = { adapter, transport };
-  adapters.push(entry);
-  return entry;
+async function startOne(name: string) {
+  const running = await startAdapter(env, { name, adapter: { poolMax: 4 } });
+  adapters.push(running);
+  return running;
 }
 
 /** `n` requests with distinct keys (so they land on every partition); resolves to each answer's index. */
@@ -48,7 +30,7 @@ function burst(n: number, from: number) {
 
 beforeAll(async () => {
   await createTopics(env);
-  await Promise.all([startAdapter('a'), startAdapter('b')]);
+  await Promise.all([startOne('a'), startOne('b')]);
   client = new DatabaseEventClient({
     bootstrapServers: stack().bootstrapServers,
     topicEnv: env,
@@ -59,15 +41,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.stop();
-  for (const { adapter, transport } of adapters) {
-    await adapter.stop();
-    await transport.close();
-  }
+  for (const running of adapters) await running.close();
 });
 
 describe('two adapters in one group', () => {
   it('share the requests, and when one stops the other answers everything that follows', async () => {
-    const [a, b] = adapters as [(typeof adapters)[0], (typeof adapters)[0]];
+    const [a, b] = adapters as [RunningAdapter, RunningAdapter];
     // The group may still be settling: wait until both adapters have answered something.
     let sent = 0;
     const deadline = Date.now() + 60_000;
