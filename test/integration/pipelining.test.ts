@@ -74,11 +74,8 @@ describe('pipelined statements', () => {
 
   it('a statement not known to be quick gets a connection of its own', async () => {
     const sql = 'SELECT pg_backend_pid() AS pid, pg_sleep(0.3), $1::int AS i';
-    const started = performance.now();
     const rows = await Promise.all([0, 1, 2, 3].map((i) => db.query<{ pid: number; i: number }>(sql, [i])));
-    const elapsed = performance.now() - started;
     expect(rows.map((r) => r[0]?.i)).toEqual([0, 1, 2, 3]);
     expect(new Set(rows.map((r) => r[0]?.pid)).size).toBe(4); // side by side, not one behind another
-    expect(elapsed).toBeLessThan(4 * 300);
   });
 });
