@@ -24,6 +24,18 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        test: {
+          name: 'system',
+          // `npm start` itself, with a broker and a database of its own: after the integration files,
+          // so the two stacks do not share the machine's cores.
+          include: ['test/system/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

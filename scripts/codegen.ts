@@ -5,7 +5,7 @@ import { PostgresDialect as CodegenPostgresDialect, generate } from 'kysely-code
 import pg from 'pg';
 import { DatabaseEventClient } from '../src/client/index.js';
 import { KafkaDialect } from '../src/dialect/index.js';
-import { assertNodeVersion, readEnv } from '../src/env.js';
+import { assertNodeVersion, readEnvWithStack } from '../src/env.js';
 import { isMain, repoRoot } from './stack/process.js';
 
 /** The tables whose types dbbridge generates (the `omninode_bridge` tables). */
@@ -54,7 +54,7 @@ export async function renderViaBus(client: DatabaseEventClient): Promise<string>
 
 async function main(): Promise<void> {
   assertNodeVersion();
-  const env = readEnv();
+  const env = readEnvWithStack(process.env, repoRoot);
   const viaBus = process.argv.includes('--via-bus');
   const verify = process.argv.includes('--verify');
   let text: string;
@@ -73,7 +73,9 @@ async function main(): Promise<void> {
     }
   } else {
     if (!env.DATABASE_URL)
-      throw new Error('codegen needs DATABASE_URL (or --via-bus); `npm run stack:up` prints one');
+      throw new Error(
+        'codegen needs DATABASE_URL (or --via-bus): start the local stack (`npm run stack:up` or `npm start`), whose addresses it reads, or set DATABASE_URL',
+      );
     text = await renderDirect(env.DATABASE_URL);
   }
   if (verify) {

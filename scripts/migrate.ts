@@ -18,8 +18,16 @@ export async function migrate(databaseUrl: string): Promise<string[]> {
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((name) => /^\d{4}_[\w-]+\.sql$/.test(name))
     .sort();
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    const where = new URL(databaseUrl).host;
+    throw new Error(
+      `cannot reach PostgreSQL at ${where} (${(error as Error).message}): start the local stack first (\`npm run stack:up\`, or \`npm start\` in another shell), or set DATABASE_URL to your database`,
+      { cause: error },
+    );
+  }
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
@@ -62,7 +70,7 @@ if (isMain(import.meta.url)) {
       applied.length === 0 ? 'schema is up to date\n' : `applied: ${applied.join(', ')}\n`,
     );
   } catch (error) {
-    console.error(error);
+    console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;
   }
 }

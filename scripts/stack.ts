@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { assertNodeVersion, type Env, readEnv } from '../src/env.js';
@@ -13,15 +13,15 @@ import {
   stopKafka,
   waitForKafka,
 } from './stack/kafka.js';
-import { runningPostgres, startPostgres } from './stack/postgres.js';
-import { isMain, resolveStateDir, stopRecorded } from './stack/process.js';
+import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
+import { isAlive, isMain, processStartTime, resolveStateDir } from './stack/process.js';
 
 export interface StackUpResult {
   readonly kafkaBootstrapServers: string;
   readonly databaseUrl: string;
-  /** Whether this call started the broker (false: reused, or `KAFKA_BOOTSTRAP_SERVERS` was set). */
+  /** Whether this run is to stop the broker when it ends (it started it, or took over a leftover). */
   readonly startedKafka: boolean;
-  /** Whether this call started PostgreSQL (false: reused, or `DATABASE_URL` was set). */
+  /** Whether this run is to stop PostgreSQL when it ends (it started it, or took over a leftover). */
   readonly startedPostgres: boolean;
 }
 
@@ -30,12 +30,29 @@ export interface StackOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+export interface StackUpOptions extends StackOptions {
+  /**
+   * `stack up`: what it starts stays up after this process ends, until `stack down`. Default false:
+   * what this run starts belongs to it, and a later run reports it as left over if it is not stopped.
+   */
+  readonly keep?: boolean;
+  /** Who is starting the stack, for the reports of later runs (e.g. `npm start`). */
+  readonly command?: string;
+  /** Aborting stops what this call started so far and rejects. */
+  readonly signal?: AbortSignal;
+  /** Progress and reports, one line each. Default: standard error. */
+  readonly report?: (line: string) => void;
+}
+
 export interface StackDownOptions extends StackOptions {
   /** Stop the broker recorded in `<stateDir>/kafka.pid`. Default true. */
   readonly kafka?: boolean;
-  /** Stop the PostgreSQL recorded in `<stateDir>/postgres.pid`. Default true. */
+  /** Stop the PostgreSQL of `<stateDir>/postgres/data`. Default true. */
   readonly postgres?: boolean;
 }
+
+type Component = 'kafka' | 'postgres';
+const LABEL: Record<Component, string> = { kafka: 'Kafka', postgres: 'PostgreSQL' };
 
 function stateOf(env: Env) {
   const stateDir = resolveStateDir(env.DBBRIDGE_STATE_DIR);
@@ -46,100 +63,266 @@ function stateOf(env: Env) {
     stackEnvFile: join(stateDir, 'stack.env'),
   };
 }
+type State = ReturnType<typeof stateOf>;
 
-async function kafkaUp(env: Env, stateDir: string): Promise<{ servers: string; started: boolean }> {
+/**
+ * Who a running broker or database belongs to, in `<stateDir>/<component>.owner`: `stack up` (kept
+ * until `stack down`), or the run that started it (`pid` + its start time, so a reused PID is not
+ * taken for it), which stops it when it ends.
+ */
+interface Owner {
+  readonly command: string;
+  readonly kept: boolean;
+  readonly pid: number;
+  readonly startTime: string | undefined;
+}
+
+const ownerFile = (stateDir: string, component: Component) => join(stateDir, `${component}.owner`);
+
+function readOwner(stateDir: string, component: Component): Owner | undefined {
+  try {
+    return JSON.parse(readFileSync(ownerFile(stateDir, component), 'utf8')) as Owner;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeOwner(stateDir: string, component: Component, options: StackUpOptions): void {
+  const owner: Owner = {
+    command: options.command ?? (options.keep ? 'stack up' : `process ${process.pid}`),
+    kept: options.keep ?? false,
+    pid: process.pid,
+    startTime: processStartTime(process.pid),
+  };
+  writeFileSync(ownerFile(stateDir, component), `${JSON.stringify(owner)}\n`);
+}
+
+/** Whether the run recorded as `owner` is still running. */
+function ownerAlive(owner: Owner): boolean {
+  return isAlive(owner.pid) && processStartTime(owner.pid) === owner.startTime;
+}
+
+/** One line on who holds a running component, for reports and `stack status`. */
+function describeOwner(owner: Owner | undefined): string {
+  if (owner === undefined) return 'left by an earlier run (no owner recorded)';
+  if (owner.kept) return 'started by `stack up`; stays up until `npm run stack:down`';
+  if (ownerAlive(owner))
+    return `belongs to \`${owner.command}\` (pid ${owner.pid}), which stops it when it ends`;
+  return `left by \`${owner.command}\` (pid ${owner.pid}), which ended without stopping it`;
+}
+
+/**
+ * A component already runs. Reuse it when `stack up` keeps it or a live run owns it; otherwise it was
+ * left over: say so and take it over (this run stops it when it ends, unless it is `stack up`).
+ * Returns whether this run now owns it.
+ */
+function claim(state: State, component: Component, pid: number, options: StackUpOptions): boolean {
+  const report = options.report ?? ((line: string) => console.error(line));
+  const owner = readOwner(state.stateDir, component);
+  if (owner !== undefined && (owner.kept || ownerAlive(owner))) {
+    report(`${LABEL[component]}: reusing the running server (pid ${pid}, ${describeOwner(owner)})`);
+    return false;
+  }
+  report(
+    `${LABEL[component]}: pid ${pid} was ${describeOwner(owner)}. ` +
+      (options.keep
+        ? 'It stays up now, until `npm run stack:down`.'
+        : 'This run takes it over and stops it when it ends.') +
+      ' `npm run stack:status` shows what runs; `npm run stack:down` stops it.',
+  );
+  writeOwner(state.stateDir, component, options);
+  return !options.keep;
+}
+
+async function kafkaUp(
+  env: Env,
+  state: State,
+  options: StackUpOptions,
+): Promise<{ servers: string; started: boolean }> {
   if (env.KAFKA_BOOTSTRAP_SERVERS !== undefined)
     return { servers: env.KAFKA_BOOTSTRAP_SERVERS, started: false };
   const servers = `127.0.0.1:${env.DBBRIDGE_KAFKA_PORT}`;
-  const running = runningKafka(stateDir);
+  const running = runningKafka(state.stateDir);
   if (running !== undefined) {
-    await waitForKafka(servers, running, kafkaFiles(stateDir).logFile);
-    console.error(`Kafka: reusing the running broker (pid ${running})`);
-    return { servers, started: false };
+    const owned = claim(state, 'kafka', running, options);
+    await waitForKafka(servers, running, kafkaFiles(state.stateDir).logFile, options.signal);
+    return { servers, started: owned };
   }
-  await ensureKafkaJars(stateDir, env.DBBRIDGE_KAFKA_VERSION);
+  await ensureKafkaJars(state.stateDir, env.DBBRIDGE_KAFKA_VERSION);
+  options.signal?.throwIfAborted();
   const startedAt = Date.now();
   const { pid } = await startKafka({
-    stateDir,
+    stateDir: state.stateDir,
     version: env.DBBRIDGE_KAFKA_VERSION,
     port: env.DBBRIDGE_KAFKA_PORT,
     controllerPort: env.DBBRIDGE_KAFKA_CONTROLLER_PORT,
+    signal: options.signal,
+    onSpawn: () => writeOwner(state.stateDir, 'kafka', options),
   });
-  console.error(`Kafka ${env.DBBRIDGE_KAFKA_VERSION}: ready in ${Date.now() - startedAt} ms (pid ${pid})`);
-  return { servers, started: true };
+  (options.report ?? console.error)(
+    `Kafka ${env.DBBRIDGE_KAFKA_VERSION}: ready in ${Date.now() - startedAt} ms (pid ${pid})`,
+  );
+  return { servers, started: !options.keep };
 }
 
 async function postgresUp(
   env: Env,
-  state: ReturnType<typeof stateOf>,
+  state: State,
+  options: StackUpOptions,
 ): Promise<{ url: string; started: boolean }> {
   if (env.DATABASE_URL !== undefined) return { url: env.DATABASE_URL, started: false };
   const before = runningPostgres(state.pgDataDir);
+  const owned = before !== undefined && claim(state, 'postgres', before, options);
   const startedAt = Date.now();
-  const server = await startPostgres({ dataDir: state.pgDataDir, port: env.DBBRIDGE_PG_PORT });
+  let server: Awaited<ReturnType<typeof startPostgres>>;
+  try {
+    server = await startPostgres({
+      dataDir: state.pgDataDir,
+      port: env.DBBRIDGE_PG_PORT,
+      signal: options.signal,
+    });
+  } catch (error) {
+    // Started here (or took over) and then failed or was aborted: do not leave it running.
+    if (owned || (before === undefined && runningPostgres(state.pgDataDir) !== undefined)) {
+      await stopPostgres(state.pgDataDir);
+    }
+    throw error;
+  }
   const started = server.pid !== before;
   writeFileSync(state.pgPidFile, `${server.pid}\n`);
-  console.error(
-    started
-      ? `PostgreSQL: ready in ${Date.now() - startedAt} ms (pid ${server.pid})`
-      : `PostgreSQL: reusing the running server (pid ${server.pid})`,
-  );
-  return { url: server.url, started };
+  if (started) {
+    writeOwner(state.stateDir, 'postgres', options);
+    (options.report ?? console.error)(
+      `PostgreSQL: ready in ${Date.now() - startedAt} ms (pid ${server.pid})`,
+    );
+  }
+  return { url: server.url, started: started ? !options.keep : owned };
 }
 
 /**
  * Brings the local stack up: a Kafka broker and a PostgreSQL server (each reused if already running,
  * skipped if `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` point elsewhere), the three topics of
- * `DBBRIDGE_ENV`, the migrations, and `<stateDir>/stack.env`.
+ * `DBBRIDGE_ENV`, the migrations, and `<stateDir>/stack.env`. If any step fails (or `signal` is
+ * aborted), what this call started is stopped again before it rejects.
  */
-export async function stackUp(options: StackOptions = {}): Promise<StackUpResult> {
+export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResult> {
   const env = readEnv(options.env);
   const state = stateOf(env);
   mkdirSync(state.stateDir, { recursive: true });
-  const [kafka, postgres] = await Promise.all([kafkaUp(env, state.stateDir), postgresUp(env, state)]);
-
-  const admin = new Kafka({
-    clientId: 'dbbridge-stack',
-    brokers: kafka.servers.split(','),
-    logLevel: logLevel.NOTHING, // failures are thrown; retries on the way are noise
-  }).admin();
-  await admin.connect();
+  const [kafka, postgres] = await Promise.allSettled([
+    kafkaUp(env, state, options),
+    postgresUp(env, state, options),
+  ]);
+  const stopOwned = () =>
+    stackDown({
+      env: options.env,
+      kafka: kafka.status === 'fulfilled' && kafka.value.started,
+      postgres: postgres.status === 'fulfilled' && postgres.value.started,
+    });
   try {
-    await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), { requestPartitions: 12, replyPartitions: 24 });
-    // A coordinator lookup makes a fresh broker create __consumer_offsets now, so the first consumer
-    // group of a test does not wait for it (and kafkajs does not log "coordinator not available").
-    await admin.describeGroups(['dbbridge-stack-warm-up']);
-  } finally {
-    await admin.disconnect();
+    if (kafka.status === 'rejected') throw kafka.reason;
+    if (postgres.status === 'rejected') throw postgres.reason;
+    options.signal?.throwIfAborted();
+    const admin = new Kafka({
+      clientId: 'dbbridge-stack',
+      brokers: kafka.value.servers.split(','),
+      logLevel: logLevel.NOTHING, // failures are thrown; retries on the way are noise
+    }).admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), { requestPartitions: 12, replyPartitions: 24 });
+      // A coordinator lookup makes a fresh broker create __consumer_offsets now, so the first consumer
+      // group of a test does not wait for it (and kafkajs does not log "coordinator not available").
+      await admin.describeGroups(['dbbridge-stack-warm-up']);
+    } finally {
+      await admin.disconnect();
+    }
+    options.signal?.throwIfAborted();
+    await migrate(postgres.value.url);
+    writeFileSync(
+      state.stackEnvFile,
+      `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${postgres.value.url}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n`,
+    );
+    return {
+      kafkaBootstrapServers: kafka.value.servers,
+      databaseUrl: postgres.value.url,
+      startedKafka: kafka.value.started,
+      startedPostgres: postgres.value.started,
+    };
+  } catch (error) {
+    await stopOwned();
+    throw error;
   }
-  await migrate(postgres.url);
-
-  writeFileSync(
-    state.stackEnvFile,
-    `KAFKA_BOOTSTRAP_SERVERS=${kafka.servers}\nDATABASE_URL=${postgres.url}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n`,
-  );
-  return {
-    kafkaBootstrapServers: kafka.servers,
-    databaseUrl: postgres.url,
-    startedKafka: kafka.started,
-    startedPostgres: postgres.started,
-  };
 }
 
 /**
- * Stops the processes recorded in `<stateDir>/kafka.pid` and `<stateDir>/postgres.pid` (only those:
- * never by name), and removes `stack.env` when both are asked for.
+ * Stops the broker recorded in `<stateDir>/kafka.pid` and the PostgreSQL of the stack's data directory
+ * (only those: never by name), and removes `stack.env` when both are asked for.
  */
 export async function stackDown(options: StackDownOptions = {}): Promise<void> {
   const env = readEnv(options.env);
   const state = stateOf(env);
   if (options.kafka ?? true) {
     if (await stopKafka(state.stateDir)) console.error('Kafka: stopped');
+    rmSync(ownerFile(state.stateDir, 'kafka'), { force: true });
   }
   if (options.postgres ?? true) {
-    if (await stopRecorded(state.pgPidFile, state.pgDataDir, 'SIGINT')) console.error('PostgreSQL: stopped');
+    if (await stopPostgres(state.pgDataDir)) console.error('PostgreSQL: stopped');
+    rmSync(state.pgPidFile, { force: true });
+    rmSync(ownerFile(state.stateDir, 'postgres'), { force: true });
   }
   if ((options.kafka ?? true) && (options.postgres ?? true)) rmSync(state.stackEnvFile, { force: true });
+}
+
+export interface ComponentStatus {
+  readonly pid: number | undefined;
+  /** Who holds it (see `describeOwner`); undefined when it is not running. */
+  readonly owner: string | undefined;
+  /** Whether it runs without a live owner that will stop it (and is not kept by `stack up`). */
+  readonly leftover: boolean;
+}
+
+/** What of the local stack runs, and who will stop it. */
+export function stackStatus(options: StackOptions = {}): Record<Component, ComponentStatus> {
+  const state = stateOf(readEnv(options.env));
+  const of = (component: Component, pid: number | undefined): ComponentStatus => {
+    if (pid === undefined) return { pid, owner: undefined, leftover: false };
+    const owner = readOwner(state.stateDir, component);
+    return {
+      pid,
+      owner: describeOwner(owner),
+      leftover: owner === undefined || (!owner.kept && !ownerAlive(owner)),
+    };
+  };
+  return {
+    kafka: of('kafka', runningKafka(state.stateDir)),
+    postgres: of('postgres', runningPostgres(state.pgDataDir)),
+  };
+}
+
+function printStatus(): void {
+  const env = readEnv();
+  const state = stateOf(env);
+  const status = stackStatus();
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`state directory: ${state.stateDir}`);
+  const { kafka, postgres } = status;
+  out(
+    kafka.pid === undefined
+      ? 'Kafka:      not running'
+      : `Kafka:      running, pid ${kafka.pid}, 127.0.0.1:${env.DBBRIDGE_KAFKA_PORT} (log ${kafkaFiles(state.stateDir).logFile}); ${kafka.owner}`,
+  );
+  out(
+    postgres.pid === undefined
+      ? 'PostgreSQL: not running'
+      : `PostgreSQL: running, pid ${postgres.pid}, 127.0.0.1:${runningPort(state.pgDataDir)} (cluster ${clusterDir(state.pgDataDir)}); ${postgres.owner}`,
+  );
+  if (existsSync(state.stackEnvFile)) out(`addresses:  ${state.stackEnvFile}`);
+  if (kafka.leftover || postgres.leftover)
+    out(
+      'Left over from an earlier run: `npm run stack:down` stops it (the next `npm start` or `npm test` would take it over and stop it).',
+    );
+  else if (kafka.pid !== undefined || postgres.pid !== undefined) out('`npm run stack:down` stops it.');
 }
 
 /** `postgres://user:secret@host` -> `postgres://user:***@host`, for printing. */
@@ -152,12 +335,14 @@ if (isMain(import.meta.url)) {
   const command = process.argv[2];
   try {
     if (command === 'up') {
-      await stackUp();
+      await stackUp({ keep: true, command: 'stack up' });
       process.stdout.write(redact(readFileSync(stateOf(readEnv()).stackEnvFile, 'utf8')));
     } else if (command === 'down') {
       await stackDown();
+    } else if (command === 'status') {
+      printStatus();
     } else {
-      console.error('usage: tsx scripts/stack.ts up|down');
+      console.error('usage: tsx scripts/stack.ts up|down|status');
       process.exitCode = 2;
     }
   } catch (error) {

@@ -1,4 +1,12 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import {
+  LOCAL_STACK_KAFKA_CONTROLLER_PORT,
+  LOCAL_STACK_KAFKA_PORT,
+  LOCAL_STACK_PG_PORT,
+} from './local-stack.js';
 import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from './transport/create-transport.js';
 
 const flag = z
@@ -36,9 +44,9 @@ export const Env = z.object({
   /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */
   DBBRIDGE_STATE_DIR: z.string().min(1).default('.dbbridge'),
   /** Ports of the local stack (loopback only). */
-  DBBRIDGE_KAFKA_PORT: int(1).default(39092),
-  DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1).default(39093),
-  DBBRIDGE_PG_PORT: int(1).default(35432),
+  DBBRIDGE_KAFKA_PORT: int(1).default(LOCAL_STACK_KAFKA_PORT),
+  DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1).default(LOCAL_STACK_KAFKA_CONTROLLER_PORT),
+  DBBRIDGE_PG_PORT: int(1).default(LOCAL_STACK_PG_PORT),
   /** Kafka version the local stack fetches from Maven Central. */
   DBBRIDGE_KAFKA_VERSION: z.string().default('4.1.1'),
 });
@@ -51,6 +59,25 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new Error(`invalid environment: ${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * `readEnv`, with the local stack's addresses (`<DBBRIDGE_STATE_DIR>/stack.env`, written by
+ * `stack up` and `npm start`) filling in `KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL` and `DBBRIDGE_ENV`
+ * where the environment leaves them unset. The state directory is relative to `cwd` (npm scripts run
+ * in the package root).
+ */
+export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Env {
+  const env = readEnv(source);
+  const file = resolve(cwd, env.DBBRIDGE_STATE_DIR, 'stack.env');
+  if (!existsSync(file)) return env;
+  const stack = parseEnv(readFileSync(file, 'utf8'));
+  return readEnv({
+    ...source,
+    KAFKA_BOOTSTRAP_SERVERS: source.KAFKA_BOOTSTRAP_SERVERS || stack.KAFKA_BOOTSTRAP_SERVERS,
+    DATABASE_URL: source.DATABASE_URL || stack.DATABASE_URL,
+    DBBRIDGE_ENV: source.DBBRIDGE_ENV || stack.DBBRIDGE_ENV,
+  });
 }
 
 /** Entry points call this first: dbbridge needs Node 22 or newer. */

@@ -25,6 +25,10 @@ export interface KafkaOptions {
   readonly port: number;
   /** KRaft controller listener, on 127.0.0.1. */
   readonly controllerPort: number;
+  /** Aborting while the broker starts stops it and rejects. */
+  readonly signal?: AbortSignal;
+  /** Called once the broker process exists (its PID recorded), before it is ready. */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 export interface KafkaFiles {
@@ -170,13 +174,20 @@ export async function kafkaAnswers(bootstrapServers: string): Promise<void> {
 }
 
 /** Waits until the broker answers; gives up early if `pid` (when given) exits. */
-export async function waitForKafka(bootstrapServers: string, pid?: number, logFile?: string): Promise<void> {
+export async function waitForKafka(
+  bootstrapServers: string,
+  pid?: number,
+  logFile?: string,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
     await retryUntil(() => kafkaAnswers(bootstrapServers), {
       timeoutMs: READY_TIMEOUT_MS,
+      signal,
       abort: () => (pid !== undefined && !isAlive(pid) ? `Kafka broker (pid ${pid}) exited` : undefined),
     });
   } catch (error) {
+    if (signal?.aborted) throw error;
     const log = logFile === undefined ? '' : `\n${logExcerpt(logFile)}`;
     throw new Error(`Kafka at ${bootstrapServers} is not ready: ${(error as Error).message}${log}`, {
       cause: error,
@@ -197,7 +208,7 @@ export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServ
 
   if (!existsSync(join(files.dataDir, 'meta.properties'))) {
     const format = ['format', '-t', clusterId(), '-c', files.properties, '--ignore-formatted'];
-    await run('java', javaArgs(libDir, 'kafka.tools.StorageTool', format));
+    await run('java', javaArgs(libDir, 'kafka.tools.StorageTool', format), { signal: options.signal });
   }
 
   const log = openSync(files.logFile, 'w');
@@ -211,8 +222,9 @@ export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServ
   if (pid === undefined) throw new Error('could not start java (is a Java 17+ runtime on PATH?)');
   child.unref();
   writeFileSync(files.pidFile, `${pid}\n`);
+  options.onSpawn?.(pid);
   try {
-    await waitForKafka(bootstrapServers, pid, files.logFile);
+    await waitForKafka(bootstrapServers, pid, files.logFile, options.signal);
   } catch (error) {
     await stopKafka(options.stateDir);
     throw error;

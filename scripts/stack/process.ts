@@ -47,6 +47,19 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
+ * When the process started (field 22 of /proc/<pid>/stat, clock ticks since boot): with the PID, an
+ * identity that a later process reusing the PID does not share. Undefined without /proc.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Whether the live process `pid` is the one we recorded: its command line contains `marker`. Guards
  * against a PID reused by an unrelated process after a reboot. Without /proc, trust the pid file.
  */
@@ -109,6 +122,8 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Own process group and session, so that what it leaves running does not get the terminal's Ctrl-C. */
   readonly detached?: boolean;
+  /** Kills the command (SIGTERM) when aborted. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */
@@ -120,6 +135,7 @@ export function run(command: string, args: readonly string[], options: RunOption
       gid: options.gid,
       detached: options.detached,
       env: options.env ?? process.env,
+      signal: options.signal,
     });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -139,24 +155,30 @@ export function run(command: string, args: readonly string[], options: RunOption
   });
 }
 
-/** Calls `attempt` until it resolves, `timeoutMs` passes, or `abort()` returns a reason to give up. */
+/**
+ * Calls `attempt` until it resolves, `timeoutMs` passes, `abort()` returns a reason to give up, or
+ * `signal` is aborted (rejects with its reason).
+ */
 export async function retryUntil<T>(
   attempt: () => Promise<T>,
   {
     timeoutMs,
     intervalMs = 250,
     abort,
-  }: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+    signal,
+  }: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined; signal?: AbortSignal },
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       return await attempt();
     } catch (error) {
+      signal?.throwIfAborted();
       const reason = abort?.();
       if (reason !== undefined) throw new Error(reason, { cause: error });
       if (Date.now() > deadline) throw error;
     }
-    await sleep(intervalMs);
+    await sleep(intervalMs, undefined, { signal });
   }
 }

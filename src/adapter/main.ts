@@ -1,17 +1,21 @@
 import { pathToFileURL } from 'node:url';
-import { assertNodeVersion, readEnv } from '../env.js';
-import { jsonLogger } from '../logger.js';
+import { assertNodeVersion, type Env, readEnvWithStack } from '../env.js';
+import { jsonLogger, type Logger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
+import type { Transport } from '../transport/types.js';
 import { DatabaseAdapter } from './adapter.js';
 
-/** The adapter as a process: configured from the environment, stopped gracefully by SIGTERM or SIGINT. */
-export async function main(): Promise<void> {
-  assertNodeVersion();
-  const env = readEnv();
-  const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
+/**
+ * The adapter and its transport as the environment configures them: `npm run adapter` and `npm start`
+ * build theirs here, so both join the group with the same Kafka client (`DBBRIDGE_TRANSPORT`).
+ */
+export function adapterFromEnv(
+  env: Env,
+  logger: Logger,
+): { readonly adapter: DatabaseAdapter; readonly transport: Transport } {
   if (!env.KAFKA_BOOTSTRAP_SERVERS || !env.DATABASE_URL) {
     throw new Error(
-      'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (run `npm run stack:up` for local ones)',
+      'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: `npm run stack:up` (or `npm start`) starts a local Kafka and PostgreSQL and writes their addresses to <DBBRIDGE_STATE_DIR>/stack.env, which the adapter reads when the variables are unset',
     );
   }
   const transport = createTransport(env.DBBRIDGE_TRANSPORT, {
@@ -31,6 +35,15 @@ export async function main(): Promise<void> {
     breaker: { resetTimeoutMs: env.DBBRIDGE_BREAKER_RESET_MS },
     logger,
   });
+  return { adapter, transport };
+}
+
+/** The adapter as a process: configured from the environment, stopped gracefully by SIGTERM or SIGINT. */
+export async function main(): Promise<void> {
+  assertNodeVersion();
+  const env = readEnvWithStack();
+  const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
+  const { adapter, transport } = adapterFromEnv(env, logger);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

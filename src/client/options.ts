@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigurationError } from '../errors.js';
 import type { TypeParserLookup } from '../events/values.js';
+import { LOCAL_STACK_KAFKA_PORT } from '../local-stack.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from '../transport/create-transport.js';
 import type { Transport } from '../transport/types.js';
@@ -92,7 +93,7 @@ export function resolveOptions(
   }
   if (parsed.data.bootstrapServers === undefined && transport === undefined) {
     throw new ConfigurationError(
-      'bootstrap_servers must be provided: pass bootstrapServers or set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)',
+      `bootstrap_servers must be provided: pass bootstrapServers or set KAFKA_BOOTSTRAP_SERVERS (the local stack of \`npm start\` listens on 127.0.0.1:${LOCAL_STACK_KAFKA_PORT})`,
     );
   }
   const resolved: ResolvedOptions = { ...parsed.data, typeParser, transport, logger, now, sleep };

@@ -14,6 +14,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
+import { connectFailed } from './connect-error.js';
 import type {
   GroupConsumer,
   GroupConsumerOptions,
@@ -141,7 +142,7 @@ export class KafkaTransport implements Transport {
       await admin.connect();
     } catch (error) {
       await admin.disconnect().catch(() => {});
-      throw wrap('connect')(error);
+      throw connectFailed(this.#options.brokers, error);
     }
     this.#admin = admin;
   }

@@ -17,6 +17,7 @@ import {
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
+import { connectFailed, describeError as describe } from './connect-error.js';
 import type {
   GroupBatch,
   GroupConsumer,
@@ -95,17 +96,6 @@ type Resolved = Readonly<Required<Omit<PlatformaticTransportOptions, 'logger'>>>
 /** RecordBatch attribute bit of control batches (transaction markers). */
 const IS_CONTROL = 0b10_0000;
 
-/** The message of an error, with the messages of the errors it aggregates (platformatic nests them). */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const nested = (error as { errors?: unknown }).errors;
-  if (Array.isArray(nested) && nested.length > 0) {
-    const inner = [...new Set(nested.map(describe))].slice(0, 3).join('; ');
-    return `${error.message} (${inner})`;
-  }
-  return error.message;
-}
-
 /** The one boundary where library errors become `TransportError`s. */
 function wrap(what: string) {
   return (error: unknown) =>
@@ -171,7 +161,7 @@ export class PlatformaticTransport implements Transport {
       await admin.metadata({ topics: [], forceUpdate: true });
     } catch (error) {
       await admin.close().catch(() => {});
-      throw wrap('connect')(error);
+      throw connectFailed(this.#brokers, error);
     }
     this.#admin = admin;
   }

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { migrate } from '../../scripts/migrate.js';
 import { ensureKafkaJars, kafkaFiles, startKafka } from '../../scripts/stack/kafka.js';
-import { runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
+import { removeCluster, runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
 import { resolveStateDir, stopPid, stopRecorded } from '../../scripts/stack/process.js';
 import { type StackUpResult, stackDown, stackUp } from '../../scripts/stack.js';
 import { readEnv } from '../../src/env.js';
@@ -15,7 +15,7 @@ let started: StackUpResult | undefined;
  * `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` name) and puts its addresses in `process.env` for the tests.
  */
 export async function setup(): Promise<void> {
-  started = await stackUp();
+  started = await stackUp({ command: 'npm test' });
   process.env.KAFKA_BOOTSTRAP_SERVERS = started.kafkaBootstrapServers;
   process.env.DATABASE_URL = started.databaseUrl;
 }
@@ -64,6 +64,7 @@ export async function startThrowawayPostgres(name: string): Promise<ThrowawayPos
   const dataDir = join(dir, 'data');
   const leftover = runningPostgres(dataDir); // from a run that did not clean up
   if (leftover !== undefined) await stopPid(leftover, 'SIGINT');
+  removeCluster(dataDir);
   rmSync(dir, { recursive: true, force: true });
 
   const server = await startPostgres({ dataDir, port: await freePort() });
@@ -74,6 +75,7 @@ export async function startThrowawayPostgres(name: string): Promise<ThrowawayPos
     stop: server.stop,
     destroy: async () => {
       await server.stop();
+      removeCluster(dataDir);
       rmSync(dir, { recursive: true, force: true });
     },
   };
