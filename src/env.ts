@@ -80,15 +80,7 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
   });
 }
 
-/** Entry points call this first: dbbridge needs Node 22 or newer. */
-export function assertNodeVersion(version: string = process.versions.node): void {
-  const major = Number(version.split('.')[0]);
-  if (!(major >= 22)) {
-    throw new Error(
-      `dbbridge needs Node.js 22 or newer (this is ${version}). Run it through npm scripts, which use the Node 24 from devDependencies, or node_modules/.bin/node.`,
-    );
-  }
-}
+export { assertNodeVersion } from './node-version.js';
 
 /** The variables a library client falls back to (the seed's "default: from environment"). */
 export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): {

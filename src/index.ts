@@ -1,3 +1,5 @@
+import './require-node.js';
+
 export { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 export * from './client/index.js';
 export * from './compat/index.js';
@@ -15,9 +17,14 @@ export * as events from './events/index.js';
 export { type TopicNames, topicNames } from './events/topics.js';
 export { jsonLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
+  createTransport,
+  DEFAULT_TRANSPORT,
   ensureTopics,
   KafkaTransport,
   type KafkaTransportOptions,
-  RequestReply,
+  PlatformaticTransport,
+  type PlatformaticTransportOptions,
+  TRANSPORT_KINDS,
   type Transport,
+  type TransportKind,
 } from './transport/index.js';

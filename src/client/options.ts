@@ -12,8 +12,6 @@ export interface DatabaseEventClientOptions {
   bootstrapServers?: string;
   /** Time to wait for a reply, ms. Default 10000. */
   requestTimeoutMs?: number;
-  /** Consumer group of this client's reply reader; must be unique per client instance. Default: generated. */
-  consumerGroupId?: string;
   /** Client-side circuit breaker. Default true. */
   enableCircuitBreaker?: boolean;
   /** Retries of transient failures, with exponential backoff (1 s, 2 s, 4 s). Default 3. */
@@ -47,7 +45,6 @@ export interface DatabaseEventClientOptions {
 const OptionsSchema = z.object({
   bootstrapServers: z.string().trim().min(1, 'bootstrap_servers must be provided').optional(),
   requestTimeoutMs: z.number().int().positive().max(3_600_000).default(10_000),
-  consumerGroupId: z.string().min(1).optional(),
   enableCircuitBreaker: z.boolean().default(true),
   maxRetries: z.number().int().min(0).max(20).default(3),
   topicEnv: z.string().min(1).default('dev'),

@@ -1,3 +1,5 @@
+import '../require-node.js';
+
 export {
   completedEnvelope,
   type Failure,

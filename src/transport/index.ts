@@ -1,3 +1,5 @@
+import '../require-node.js';
+
 export {
   createTransport,
   DEFAULT_TRANSPORT,

@@ -7,6 +7,7 @@ import {
   logLevel as KafkaLogLevel,
   type LogEntry,
   type PartitionAssigner,
+  Partitioners,
   type Producer,
   type TopicMessages,
 } from 'kafkajs';
@@ -25,8 +26,6 @@ import type {
   ReplyChannelOptions,
   Transport,
 } from './types.js';
-
-process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 export interface KafkaTransportOptions {
   /** Broker addresses, e.g. `['127.0.0.1:9092']`. */
@@ -156,6 +155,8 @@ export class KafkaTransport implements Transport {
   publisher(options: PublisherOptions = {}): Publisher {
     const idempotent = options.idempotent ?? true;
     const producer = this.#kafka.producer({
+      // kafkajs 2's default, named so that it does not warn that its default changed.
+      createPartitioner: Partitioners.DefaultPartitioner,
       idempotent,
       allowAutoTopicCreation: false,
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
