@@ -39,6 +39,10 @@ export const Env = z.object({
   DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
   /** Kafka client library of the transport: platformatic (@platformatic/kafka, the default) or kafkajs. */
   DBBRIDGE_TRANSPORT: z.enum(TRANSPORT_KINDS).default(DEFAULT_TRANSPORT),
+  /** Adapter: port of `/metrics`, `/healthz` and `/readyz` (unset: no HTTP server; 0: a free port). */
+  DBBRIDGE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Adapter: address the HTTP endpoints listen on. */
+  DBBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   /** Log level: debug, info, warn, error, silent. */
   DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */

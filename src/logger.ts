@@ -1,3 +1,5 @@
+import { pino } from 'pino';
+
 /** A structured logger: a message plus fields. Never splice values into the message. */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -7,33 +9,48 @@ export interface Logger {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
+export interface JsonLoggerOptions {
+  /** Field paths whose values are replaced by `[redacted]` (pino's `redact`). Default: `params`, `values`, `*.params`. */
+  readonly redact?: readonly string[];
+}
+
+const DEFAULT_REDACT = ['params', 'values', '*.params', '*.values'];
+
+/** Errors as plain fields (pino's own `err` serializer only applies to the `err` key). */
 function serializeError(value: unknown): unknown {
   if (value instanceof Error)
     return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
   return value;
 }
 
-/** JSON lines on stderr (stdout stays free for a CLI's real output). */
-export function jsonLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}): Logger {
-  const write = (lvl: LogLevel, message: string, fields?: Record<string, unknown>) => {
-    if (RANK[lvl] < RANK[level]) return;
-    const entry: Record<string, unknown> = {
-      time: new Date().toISOString(),
-      level: lvl,
-      msg: message,
-      ...base,
-    };
-    if (fields) for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
-    process.stderr.write(`${JSON.stringify(entry)}\n`);
+/**
+ * JSON lines on stderr through pino (stdout stays free for a CLI's real output): `level` as a name,
+ * ISO `time`, the `base` fields, then the call's fields and `msg`. Parameter values are redacted
+ * should a caller ever log them.
+ */
+export function jsonLogger(
+  level: LogLevel = 'info',
+  base: Record<string, unknown> = {},
+  options: JsonLoggerOptions = {},
+): Logger {
+  const log = pino(
+    {
+      level,
+      base,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...(options.redact ?? DEFAULT_REDACT)], censor: '[redacted]' },
+    },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  const write = (lvl: Exclude<LogLevel, 'silent'>) => (message: string, fields?: Record<string, unknown>) => {
+    if (fields === undefined) return log[lvl](message);
+    const entry: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
+    log[lvl](entry, message);
   };
-  return {
-    debug: (m, f) => write('debug', m, f),
-    info: (m, f) => write('info', m, f),
-    warn: (m, f) => write('warn', m, f),
-    error: (m, f) => write('error', m, f),
-  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -9,6 +9,7 @@ import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
+import { requestChannel } from './diagnostics.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import {
   type StatementResult as ExecResult,
@@ -75,6 +76,15 @@ export interface AdapterStats {
 type Reply =
   | { kind: 'completed'; payload: CompletedPayload }
   | { kind: 'failed'; failure: Failure; sql?: string };
+
+/** What handling one message came to, for the request diagnostic and the debug log line. */
+interface Outcome {
+  correlationId: string | undefined;
+  operation: string;
+  outcome: 'completed' | 'failed' | 'expired' | 'malformed';
+  code?: string;
+  executeMs: number;
+}
 
 /** What running a request produced, before it becomes a reply. */
 interface ResultParts {
@@ -146,6 +156,44 @@ export class DatabaseAdapter {
     return this.#breaker.state;
   }
 
+  /** Requests being handled now. */
+  get inFlight(): number {
+    return this.#tracker.inFlight;
+  }
+
+  /** Request-topic partitions this adapter holds in its group (0 before it joined). */
+  get assignedPartitions(): number {
+    return this.#consumer?.assignedPartitions ?? 0;
+  }
+
+  /** Connections of the read and write pools. */
+  poolStats() {
+    return this.#executor.poolStats();
+  }
+
+  /**
+   * Ready to serve: started and not stopping, holding at least one request partition, the database
+   * answering (`SELECT 1` within `timeoutMs`) and its breaker not open. `reasons` says what is missing.
+   */
+  async readiness(timeoutMs = 2000): Promise<{ ready: boolean; reasons: string[] }> {
+    const reasons: string[] = [];
+    if (this.#consumer === undefined) reasons.push('not started');
+    if (this.#stopping !== undefined) reasons.push('stopping');
+    if (this.assignedPartitions === 0) reasons.push('holds no request partition');
+    if (this.#breaker.state === 'OPEN') reasons.push('database circuit breaker open');
+    try {
+      const ping = this.#executor.pool.query('SELECT 1');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      await Promise.race([ping, timeout]).finally(() => clearTimeout(timer));
+    } catch (error) {
+      reasons.push(`database: ${(error as Error).message}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
   async start(): Promise<void> {
     this.#validator = await SqlValidator.create();
     const transport = this.#options.transport;
@@ -187,13 +235,14 @@ export class DatabaseAdapter {
   async #onBatch(batch: GroupBatch): Promise<void> {
     for (const message of batch.messages) {
       if (this.#stopping || !batch.isActive()) return;
+      const arrivedAt = performance.now();
       await this.#acquireSlot(batch);
       if (this.#stopping) {
         this.#slots.release();
         return;
       }
       this.#tracker.start(message.topic, message.partition, message.offset);
-      void this.#handle(message)
+      void this.#handle(message, arrivedAt)
         .then((published) => {
           if (published) this.#tracker.done(message.topic, message.partition, message.offset);
         })
@@ -221,8 +270,32 @@ export class DatabaseAdapter {
       .catch((error) => this.#logger.warn('offset commit failed', { error }));
   }
 
+  /** Answers one message and reports how it went (diagnostics channel, debug log line). */
+  async #handle(message: IncomingMessage, arrivedAt: number): Promise<boolean> {
+    const startedAt = performance.now();
+    const outcome: Outcome = {
+      correlationId: undefined,
+      operation: 'UNKNOWN',
+      outcome: 'malformed',
+      executeMs: 0,
+    };
+    const published = await this.#answer(message, outcome);
+    const totalMs = performance.now() - arrivedAt;
+    if (requestChannel.hasSubscribers) {
+      requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
+    }
+    this.#logger.debug('request', {
+      correlationId: outcome.correlationId,
+      operation: outcome.operation,
+      outcome: outcome.outcome,
+      code: outcome.code,
+      durationMs: Math.round(totalMs * 1000) / 1000,
+    });
+    return published;
+  }
+
   /** Answers one message. Never throws; resolves true once a reply was published (or none was due). */
-  async #handle(message: IncomingMessage): Promise<boolean> {
+  async #answer(message: IncomingMessage, outcome: Outcome): Promise<boolean> {
     this.#stats.received++;
     const raw = message.value?.toString('utf8') ?? '';
     let json: unknown;
@@ -240,12 +313,19 @@ export class DatabaseAdapter {
       return this.#answerMalformed(message, json, raw, `invalid request event: ${problems}`);
     }
     const request = parsed.data;
+    outcome.correlationId = request.correlation_id;
+    outcome.operation = request.payload.operation_type;
     if (request.deadline !== undefined && Date.parse(request.deadline) <= Date.now()) {
+      outcome.outcome = 'expired';
       this.#stats.expired++;
       this.#logger.debug('request expired before it ran', { correlationId: request.correlation_id });
       return true;
     }
+    const executeStart = performance.now();
     const reply = await this.#execute(request);
+    outcome.executeMs = performance.now() - executeStart;
+    outcome.outcome = reply.kind;
+    if (reply.kind === 'failed') outcome.code = reply.failure.code;
     return this.#publish(request, reply);
   }
 

@@ -138,6 +138,16 @@ export class Executor {
     return this.#writePool;
   }
 
+  /** Connections of each pool: open, idle, and callers waiting for one (for metrics). */
+  poolStats(): Record<'read' | 'write', { total: number; idle: number; waiting: number }> {
+    const of = (pool: pg.Pool) => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    });
+    return { read: of(this.#readPool), write: of(this.#writePool) };
+  }
+
   /**
    * Runs one statement on a pooled connection (read-only pool when `readOnly`): in one round trip,
    * sent with the others of this turn (see `#flush`), unless it must stream through a portal.

@@ -4,6 +4,7 @@ import { jsonLogger, type Logger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/types.js';
 import { DatabaseAdapter } from './adapter.js';
+import { type OperationsServer, startOperationsServer } from './http-server.js';
 
 /**
  * The adapter and its transport as the environment configures them: `npm run adapter` and `npm start`
@@ -44,13 +45,14 @@ export async function main(): Promise<void> {
   const env = readEnvWithStack();
   const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
   const { adapter, transport } = adapterFromEnv(env, logger);
+  let operations: OperationsServer | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('stopping', { signal });
-    adapter
-      .stop()
+    Promise.resolve(operations?.close())
+      .then(() => adapter.stop())
       .then(() => transport.close())
       .then(() => process.exit(0))
       .catch((error) => {
@@ -60,6 +62,15 @@ export async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Up before the adapter: /healthz answers and /readyz says what is missing while it starts.
+  if (env.DBBRIDGE_HTTP_PORT !== undefined) {
+    operations = await startOperationsServer({
+      adapter,
+      port: env.DBBRIDGE_HTTP_PORT,
+      host: env.DBBRIDGE_HTTP_HOST,
+    });
+    logger.info('operations endpoints', { url: operations.url, paths: ['/metrics', '/healthz', '/readyz'] });
+  }
   await adapter.start();
   logger.info('adapter ready', { topics: adapter.topics });
   process.send?.('ready');

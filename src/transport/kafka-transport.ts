@@ -343,6 +343,9 @@ export class KafkaTransport implements Transport {
       throw wrap('group consumer start')(error);
     }
     return {
+      get assignedPartitions() {
+        return owned.size;
+      },
       commit: async (offsets) => {
         if (offsets.length === 0) return;
         try {

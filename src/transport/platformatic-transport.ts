@@ -315,6 +315,9 @@ export class PlatformaticTransport implements Transport {
     };
     this.#closers.add(close);
     return {
+      get assignedPartitions() {
+        return group.assignedPartitions;
+      },
       commit: async (offsets) => {
         if (offsets.length === 0) return;
         try {
@@ -551,6 +554,10 @@ class GroupReader {
       this.#logger.error('group consumer stream failed', { error: describe(error) }),
     );
     await Promise.race([positioned, sleep(o.sessionTimeoutMs)]);
+  }
+
+  get assignedPartitions(): number {
+    return this.#owned.size;
   }
 
   #onAssignment(assignments: readonly GroupAssignment[]): void {

@@ -67,6 +67,8 @@ export interface GroupConsumerOptions {
 }
 
 export interface GroupConsumer {
+  /** How many partitions this member holds now (0 before it joined, or with more members than partitions). */
+  readonly assignedPartitions: number;
   /** Commits offsets (the next offset to read) of partitions this member owns. */
   commit(offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void>;
   /** Stops fetching; resolves once the current batch handlers returned. */

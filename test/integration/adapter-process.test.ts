@@ -25,7 +25,8 @@ beforeAll(async () => {
       DATABASE_URL: stack().databaseUrl,
       DBBRIDGE_ENV: env,
       DBBRIDGE_ADAPTER_GROUP: `adapter-${env}`,
-      DBBRIDGE_LOG_LEVEL: 'info',
+      DBBRIDGE_LOG_LEVEL: 'debug',
+      DBBRIDGE_HTTP_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -47,7 +48,72 @@ afterAll(async () => {
   await direct?.end();
 });
 
+/** The adapter's log lines (JSON), parsed. */
+function logLines(): Record<string, unknown>[] {
+  return logs
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The operations endpoint's base URL, from the adapter's log. */
+function operationsUrl(): string {
+  const url = logLines().find((l) => l.msg === 'operations endpoints')?.url;
+  if (typeof url !== 'string') throw new Error(`no operations endpoint logged:\n${logs}`);
+  return url;
+}
+
 describe('adapter process', () => {
+  it('serves /healthz, /readyz (once it holds partitions and the database answers) and Prometheus /metrics', async () => {
+    const base = operationsUrl();
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    let ready: { status: number; body: { ready: boolean; reasons: string[] } } | undefined;
+    const deadline = Date.now() + 30_000;
+    do {
+      const response = await fetch(`${base}/readyz`);
+      ready = {
+        status: response.status,
+        body: (await response.json()) as { ready: boolean; reasons: string[] },
+      };
+      if (ready?.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    } while (Date.now() < deadline);
+    expect(ready).toEqual({ status: 200, body: { ready: true, reasons: [] } });
+
+    const secret = `param-value-${env}`;
+    await client.query('SELECT $1::text AS v', [secret]);
+    await client.query('SELECT $1::text AS v', [secret]);
+    await expect(client.query('SELECT * FROM no_such_table')).rejects.toMatchObject({
+      code: 'DATABASE_OPERATION_FAILED',
+    });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const completed = /dbbridge_requests_total\{operation="SELECT",outcome="completed",code=""\} (\d+)/.exec(
+      metrics,
+    );
+    expect(Number(completed?.[1])).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(
+      /dbbridge_requests_total\{operation="SELECT",outcome="failed",code="DATABASE_OPERATION_FAILED"\} 1\b/,
+    );
+    expect(metrics).toMatch(
+      /dbbridge_request_duration_seconds_count\{phase="total",operation="SELECT"\} \d+/,
+    );
+    expect(metrics).toMatch(/dbbridge_pool_connections\{pool="read",state="total"\} [1-9]/);
+    expect(metrics).toMatch(/dbbridge_circuit_breaker_state 0\b/);
+    expect(metrics).toMatch(/dbbridge_consumer_partitions [1-9]/);
+    // One debug line per request, with its correlation id, and never the parameter values.
+    expect(logLines().filter((l) => l.msg === 'request')).toContainEqual(
+      expect.objectContaining({
+        level: 'debug',
+        correlationId: expect.any(String),
+        operation: 'SELECT',
+        outcome: 'failed',
+        code: 'DATABASE_OPERATION_FAILED',
+        durationMs: expect.any(Number),
+      }),
+    );
+    expect(logs).not.toContain(secret);
+  });
+
   it('answers, and on SIGTERM finishes and answers the requests in flight before exiting 0', async () => {
     expect(await client.query('SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
     const marker = `inflight-${env}`;

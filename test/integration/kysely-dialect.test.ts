@@ -421,7 +421,8 @@ describe('large results', () => {
     let chunks = 0;
     for await (const chunk of client.stream<{ g: number; payload: string }>(
       { operation_type: 'SELECT', sql: big.compile(db).sql },
-      { maxRows: 1_000_000 },
+      // The reader is slow on purpose (and a shared machine may be slower still): time is not the point.
+      { maxRows: 1_000_000, timeoutMs: 60_000 },
     )) {
       chunks++;
       for (const row of chunk) {

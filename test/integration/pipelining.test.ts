@@ -13,7 +13,9 @@ let table: string;
 beforeAll(async () => {
   // One request partition: requests sent together reach the adapter in one fetch (with several, the
   // broker may answer a waiting fetch after the first partition's append, splitting them).
-  bridge = await startBridge('pipeline', { requestPartitions: 1 });
+  // Quick means "seen within 100 ms" here (default 2 ms), so a busy machine cannot keep these trivial
+  // statements from pipelining; pg_sleep(0.3) below still is not quick.
+  bridge = await startBridge('pipeline', { requestPartitions: 1, adapter: { pipelineQuickMs: 100 } });
   db = await bridge.client();
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);

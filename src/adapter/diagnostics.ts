@@ -1,0 +1,25 @@
+import { channel } from 'node:diagnostics_channel';
+
+/**
+ * What the adapter reports about each message, on `node:diagnostics_channel` (no cost without a
+ * subscriber): metrics, tracing and tests subscribe; the adapter does not know who listens.
+ */
+export interface RequestDiagnostic {
+  /** The adapter that handled it (several may share a process). */
+  readonly adapter: object;
+  readonly correlationId: string | undefined;
+  readonly operation: string;
+  /** completed / failed: a reply was published; expired: dropped past its deadline; malformed: unreadable. */
+  readonly outcome: 'completed' | 'failed' | 'expired' | 'malformed';
+  /** Error code of a failed reply. */
+  readonly code?: string;
+  /** Waiting for an in-flight slot, ms. */
+  readonly queueMs: number;
+  /** Validating, waiting for a connection and running, ms. */
+  readonly executeMs: number;
+  /** From the message's arrival to its reply published, ms. */
+  readonly totalMs: number;
+}
+
+/** `dbbridge:adapter:request`: one message per request handled. */
+export const requestChannel = channel('dbbridge:adapter:request');

@@ -1,0 +1,94 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DatabaseAdapter } from './adapter.js';
+import type { RequestDiagnostic } from './diagnostics.js';
+
+const BREAKER_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
+/** Seconds: 0.5 ms to 30 s. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Prometheus metrics of one adapter, in a registry of their own (nothing global is touched):
+ * requests by operation and outcome, latency histograms per phase, in flight, pools, breaker state.
+ */
+export class AdapterMetrics {
+  readonly registry = new Registry();
+  readonly #adapter: DatabaseAdapter;
+  readonly #requests: Counter<'operation' | 'outcome' | 'code'>;
+  readonly #duration: Histogram<'phase' | 'operation'>;
+  readonly #listener: (message: unknown) => void;
+
+  constructor(adapter: DatabaseAdapter) {
+    this.#adapter = adapter;
+    const registers = [this.registry];
+    this.#requests = new Counter({
+      name: 'dbbridge_requests_total',
+      help: 'Requests handled, by operation and outcome (completed, failed, expired, malformed) and error code',
+      labelNames: ['operation', 'outcome', 'code'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'dbbridge_request_duration_seconds',
+      help: 'Time per request and phase: queue (waiting for an in-flight slot), execute (validation, pool wait and statement), total (arrival to reply published)',
+      labelNames: ['phase', 'operation'],
+      buckets: BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'dbbridge_requests_in_flight',
+      help: 'Requests being handled now',
+      registers,
+      collect() {
+        this.set(adapter.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'dbbridge_pool_connections',
+      help: 'PostgreSQL connections per pool (read, write) and state (total, idle, waiting callers)',
+      labelNames: ['pool', 'state'],
+      registers,
+      collect() {
+        for (const [pool, stats] of Object.entries(adapter.poolStats())) {
+          for (const [state, value] of Object.entries(stats)) this.set({ pool, state }, value);
+        }
+      },
+    });
+    new Gauge({
+      name: 'dbbridge_circuit_breaker_state',
+      help: 'Database circuit breaker: 0 closed, 1 half open, 2 open',
+      registers,
+      collect() {
+        this.set(BREAKER_VALUE[adapter.breakerState]);
+      },
+    });
+    new Gauge({
+      name: 'dbbridge_consumer_partitions',
+      help: 'Request-topic partitions this adapter holds in its consumer group',
+      registers,
+      collect() {
+        this.set(adapter.assignedPartitions);
+      },
+    });
+    this.#listener = (message) => this.#observe(message as RequestDiagnostic);
+    subscribe('dbbridge:adapter:request', this.#listener);
+  }
+
+  #observe(d: RequestDiagnostic): void {
+    if (d.adapter !== this.#adapter) return;
+    this.#requests.inc({ operation: d.operation, outcome: d.outcome, code: d.code ?? '' });
+    if (d.outcome === 'malformed') return;
+    this.#duration.observe({ phase: 'queue', operation: d.operation }, d.queueMs / 1000);
+    if (d.outcome === 'expired') return;
+    this.#duration.observe({ phase: 'execute', operation: d.operation }, d.executeMs / 1000);
+    this.#duration.observe({ phase: 'total', operation: d.operation }, d.totalMs / 1000);
+  }
+
+  /** The text exposition format. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    unsubscribe('dbbridge:adapter:request', this.#listener);
+  }
+}
