@@ -15,44 +15,92 @@ const flag = z
 const int = (min: number) => z.coerce.number().int().min(min);
 
 /**
- * Every environment variable dbbridge reads, in one place. Only `main.ts` files and `scripts/` call
- * `readEnv()`; library code takes options objects.
+ * Every environment variable dbbridge reads, in one place, each with its description (`dbbridge
+ * adapter --help` prints them). Only `main.ts` files, the CLI and `scripts/` call `readEnv()`; library
+ * code takes options objects.
  */
 export const Env = z.object({
-  /** Kafka brokers, comma separated. When set, the local stack does not start its own broker. */
-  KAFKA_BOOTSTRAP_SERVERS: z.string().min(1).optional(),
-  /** PostgreSQL connection string of the adapter. When set, the local stack does not start its own server. */
-  DATABASE_URL: z.string().min(1).optional(),
-  /** Topic environment prefix: `{env}.omninode-bridge.database.*`. */
-  DBBRIDGE_ENV: z.string().min(1).default('dev'),
-  /** Adapter: maximum pooled PostgreSQL connections (seed: 10-50). */
-  DBBRIDGE_POOL_MAX: int(1).default(20),
-  /** Adapter: how many requests run at once (default 4 x the pool size: quick ones share connections). */
-  DBBRIDGE_MAX_IN_FLIGHT: int(1).optional(),
-  /** Adapter: quick statements arriving together go out pipelined, up to this many per connection (1 = off). */
-  DBBRIDGE_PIPELINE_DEPTH: int(1).default(8),
-  /** Adapter: allow DDL and other schema-changing statements in EXECUTE requests. */
-  DBBRIDGE_ALLOW_DDL: flag.default(false),
-  /** Adapter: consumer group shared by all adapter processes. */
-  DBBRIDGE_ADAPTER_GROUP: z.string().min(1).default('dbbridge-adapter'),
-  /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */
-  DBBRIDGE_BREAKER_RESET_MS: int(100).default(30_000),
-  /** Kafka client library of the transport: platformatic (@platformatic/kafka, the default) or kafkajs. */
-  DBBRIDGE_TRANSPORT: z.enum(TRANSPORT_KINDS).default(DEFAULT_TRANSPORT),
-  /** Adapter: port of `/metrics`, `/healthz` and `/readyz` (unset: no HTTP server; 0: a free port). */
-  DBBRIDGE_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  /** Adapter: address the HTTP endpoints listen on. */
-  DBBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  /** Log level: debug, info, warn, error, silent. */
-  DBBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  /** Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env). */
-  DBBRIDGE_STATE_DIR: z.string().min(1).default('.dbbridge'),
-  /** Ports of the local stack (loopback only). */
-  DBBRIDGE_KAFKA_PORT: int(1).default(LOCAL_STACK_KAFKA_PORT),
-  DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1).default(LOCAL_STACK_KAFKA_CONTROLLER_PORT),
-  DBBRIDGE_PG_PORT: int(1).default(LOCAL_STACK_PG_PORT),
-  /** Kafka version the local stack fetches from Maven Central. */
-  DBBRIDGE_KAFKA_VERSION: z.string().default('4.1.1'),
+  KAFKA_BOOTSTRAP_SERVERS: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Kafka brokers, comma separated. When set, the local stack does not start its own broker.'),
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PostgreSQL connection string of the adapter. When set, the local stack does not start its own server.',
+    ),
+  DBBRIDGE_ENV: z
+    .string()
+    .min(1)
+    .default('dev')
+    .describe('Topic environment prefix: `{env}.omninode-bridge.database.*`.'),
+  DBBRIDGE_POOL_MAX: int(1)
+    .default(20)
+    .describe('Adapter: maximum pooled PostgreSQL connections (seed: 10-50).'),
+  DBBRIDGE_MAX_IN_FLIGHT: int(1)
+    .optional()
+    .describe(
+      'Adapter: how many requests run at once (default 4 x the pool size: quick ones share connections).',
+    ),
+  DBBRIDGE_PIPELINE_DEPTH: int(1)
+    .default(8)
+    .describe(
+      'Adapter: quick statements arriving together go out pipelined, up to this many per connection (1 = off).',
+    ),
+  DBBRIDGE_ALLOW_DDL: flag
+    .default(false)
+    .describe('Adapter: allow DDL and other schema-changing statements in EXECUTE requests.'),
+  DBBRIDGE_ADAPTER_GROUP: z
+    .string()
+    .min(1)
+    .default('dbbridge-adapter')
+    .describe('Adapter: consumer group shared by all adapter processes.'),
+  DBBRIDGE_BREAKER_RESET_MS: int(100)
+    .default(30_000)
+    .describe('Adapter: how long the database circuit breaker stays open before a probe, in ms.'),
+  DBBRIDGE_TRANSPORT: z
+    .enum(TRANSPORT_KINDS)
+    .default(DEFAULT_TRANSPORT)
+    .describe(
+      'Kafka client library of the transport: platformatic (@platformatic/kafka, the default) or kafkajs.',
+    ),
+  DBBRIDGE_HTTP_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .optional()
+    .describe(
+      'Adapter: port of `/metrics`, `/healthz` and `/readyz` (unset: no HTTP server; 0: a free port).',
+    ),
+  DBBRIDGE_HTTP_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Adapter: address the HTTP endpoints listen on.'),
+  DBBRIDGE_LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error', 'silent'])
+    .default('info')
+    .describe('Log level: debug, info, warn, error, silent.'),
+  DBBRIDGE_STATE_DIR: z
+    .string()
+    .min(1)
+    .default('.dbbridge')
+    .describe('Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env).'),
+  DBBRIDGE_KAFKA_PORT: int(1)
+    .default(LOCAL_STACK_KAFKA_PORT)
+    .describe('Ports of the local stack (loopback only).'),
+  DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1)
+    .default(LOCAL_STACK_KAFKA_CONTROLLER_PORT)
+    .describe('Ports of the local stack (loopback only).'),
+  DBBRIDGE_PG_PORT: int(1).default(LOCAL_STACK_PG_PORT).describe('Ports of the local stack (loopback only).'),
+  DBBRIDGE_KAFKA_VERSION: z
+    .string()
+    .default('4.1.1')
+    .describe('Kafka version the local stack fetches from Maven Central.'),
 });
 export type Env = z.infer<typeof Env>;
 

@@ -6,7 +6,10 @@ export interface TopicLayout {
   readonly requestPartitions?: number;
   /** Partitions of each reply topic: each client reads one of them. Default 24. */
   readonly replyPartitions?: number;
+  /** Default 1 (the local stack); 3 on a real cluster. */
   readonly replicationFactor?: number;
+  /** `min.insync.replicas` of the three topics (with `acks=all`, writes need this many replicas). Default: the broker's. */
+  readonly minInsyncReplicas?: number;
 }
 
 /**
@@ -31,7 +34,13 @@ export async function ensureTopics(
   try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: wanted.map((t) => ({ ...t, replicationFactor })),
+      topics: wanted.map((t) => ({
+        ...t,
+        replicationFactor,
+        ...(layout.minInsyncReplicas === undefined
+          ? {}
+          : { configEntries: [{ name: 'min.insync.replicas', value: String(layout.minInsyncReplicas) }] }),
+      })),
     });
   } catch (error) {
     // Another process may have created them between listTopics and createTopics.

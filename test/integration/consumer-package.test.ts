@@ -173,5 +173,12 @@ process.on('SIGTERM', async () => { await adapter.stop(); await transport.close(
     const { stdout } = await run(node, [join('out', 'main.js')], env);
     expect(stdout).toMatch(/^recent executions: \d+$/m);
     expect(stdout).toContain('answer: 42');
+    // The package's command line, through the same adapter.
+    const cli = await run(
+      join('node_modules', '.bin', 'dbbridge'),
+      ['query', 'SELECT $1::int * 2 AS n', '21', '--json'],
+      env,
+    );
+    expect(JSON.parse(cli.stdout)).toMatchObject({ rows: [{ n: 42 }], rowCount: 1 });
   });
 });
