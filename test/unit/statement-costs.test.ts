@@ -24,11 +24,14 @@ describe('StatementCosts', () => {
     expect(costs.isQuick('q')).toBe(true);
   });
 
-  it('keeps at most maxEntries texts, dropping the oldest', () => {
+  it('keeps at most maxEntries texts, dropping the least recently used', () => {
     const costs = new StatementCosts({ maxEntries: 3 });
-    for (const t of ['a', 'b', 'c', 'd']) costs.record(t, 0.1);
+    for (const t of ['a', 'b', 'c']) costs.record(t, 0.1);
+    costs.isQuick('a'); // 'a' runs all the time: 'b' is now the least recently used
+    costs.record('d', 0.1);
     expect(costs.size).toBe(3);
-    expect(costs.estimate('a')).toBeUndefined();
+    expect(costs.estimate('b')).toBeUndefined();
+    expect(costs.estimate('a')).toBe(0.1);
     expect(costs.estimate('d')).toBe(0.1);
   });
 });
