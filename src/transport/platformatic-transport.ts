@@ -215,6 +215,16 @@ export class PlatformaticTransport implements Transport {
     }
   }
 
+  async partitionCount(topics: readonly string[]): Promise<number> {
+    const admin = this.#requireAdmin();
+    try {
+      const metadata = await admin.metadata({ topics: [...topics], forceUpdate: true });
+      return Math.min(...topics.map((t) => metadata.topics.get(t)?.partitionsCount ?? 0));
+    } catch (error) {
+      throw wrap('metadata request')(error);
+    }
+  }
+
   /**
    * Reads one partition of each reply topic with Fetch requests of a consumer that never joins a
    * group (nothing is committed, no group is left behind). The end offsets are listed before this
