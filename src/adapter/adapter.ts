@@ -122,6 +122,7 @@ export class DatabaseAdapter {
   };
   /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
   #replyPartitions = 0;
+  #probe: Promise<boolean> | undefined;
   #replyPartitionsReadAt = 0;
   #validator: SqlValidator | undefined;
   #publisher: Publisher | undefined;
@@ -430,9 +431,12 @@ export class DatabaseAdapter {
         const failure = toFailure(error, 'execute');
         // Only PostgreSQL being unreachable counts against it: a caller's error (SQL, validation,
         // its own statement timeout, a protocol violation its content caused) says it answered.
-        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions')
-          this.#breaker.failure();
-        else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
+        // A connection lost mid-statement counts only when a fresh one cannot be had either (a
+        // statement may end its own backend: `SELECT pg_terminate_backend(pg_backend_pid())`).
+        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
+          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure();
+          else this.#breaker.success();
+        } else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
           this.#breaker.cancel();
         else this.#breaker.success();
         return failed(failure);
@@ -444,6 +448,24 @@ export class DatabaseAdapter {
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );
     }
+  }
+
+  /** One shared check at a time: PostgreSQL answers `SELECT 1` on a pooled connection within 2 s. */
+  #databaseAnswers(): Promise<boolean> {
+    this.#probe ??= new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 2000);
+      const settle = (up: boolean) => {
+        clearTimeout(timer);
+        resolve(up);
+      };
+      this.#executor.pool.query('SELECT 1').then(
+        () => settle(true),
+        () => settle(false),
+      );
+    }).finally(() => {
+      this.#probe = undefined;
+    });
+    return this.#probe;
   }
 
   /** BATCH: all statements on one connection in one transaction; the first failure rolls everything back. */

@@ -202,6 +202,30 @@ describe('hostile requests, raw on Kafka', () => {
 });
 
 describe('hostile calls through the public API', () => {
+  it('statements that end their own connection, five in a row, do not open the adapter breaker', async () => {
+    // No client breaker: the codes are the adapter's own answers.
+    const killer = new DatabaseEventClient({
+      bootstrapServers: stack().bootstrapServers,
+      topicEnv: env,
+      maxRetries: 0,
+      enableCircuitBreaker: false,
+    });
+    await killer.start();
+    try {
+      const codes: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const error = await killer.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e) => e);
+        codes.push(String(error.code));
+      }
+      // A fresh connection answered each time: the database is up (3 in a row opened the breaker).
+      expect(codes).toEqual(Array(5).fill('DATABASE_CONNECTION_FAILED'));
+      expect(await db.query('SELECT 4 AS ok')).toEqual([{ ok: 4 }]);
+      expect(adapter.alive()).toBe(true);
+    } finally {
+      await killer.stop();
+    }
+  });
+
   it('maxRows 2**32 on an UPDATE answers 0 rows; the process lives', async () => {
     expect(
       await db.execute('UPDATE agent_execution_logs SET agent_name = agent_name WHERE false', [], {
