@@ -40,6 +40,17 @@ export class TransportError extends DbBridgeError {
 }
 
 /**
+ * Kafka is known to be unreachable right now (the reply reader is failing, or a publish just
+ * failed): the request was not sent, so even a write may be sent again. Code TRANSPORT_ERROR.
+ */
+export class BrokerUnavailableError extends TransportError {
+  constructor(message: string, options: DbBridgeErrorOptions = {}) {
+    super(message, options);
+    this.name = 'BrokerUnavailableError';
+  }
+}
+
+/**
  * The request ran out of time: "Request timeout after N ms", as the seed shows. `code` is
  * REQUEST_TIMEOUT when no reply came, or TIMEOUT_ERROR when the adapter cancelled the statement
  * (then `sqlstate` is 57014 and `reason` is PostgreSQL's message).

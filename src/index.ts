@@ -5,6 +5,7 @@ export * from './client/index.js';
 export * from './compat/index.js';
 export * from './dialect/index.js';
 export {
+  BrokerUnavailableError,
   ConfigurationError,
   DatabaseError,
   DbBridgeError,

@@ -2,6 +2,7 @@ import { CircuitBreaker } from '../circuit-breaker.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
 import type { BreakerState } from '../events/error-codes.js';
 import { isSaneId } from '../events/ids.js';
+import { payloadProblem, REQUEST_LIMITS } from '../events/limits.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
@@ -40,6 +41,12 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly allowDdl?: boolean;
   /** Rows returned when a request names no `max_rows`. Default 1000 (the seed's figure). */
   readonly defaultMaxRows?: number;
+  /**
+   * Largest `max_rows` honoured; a request asking for more is clamped to it (and `metadata.truncated`
+   * says when rows were cut). Default and ceiling `REQUEST_LIMITS.maxRows` (2,147,483,646, what
+   * PostgreSQL's protocol carries).
+   */
+  readonly maxRowsLimit?: number;
   /** Statement timeout when a request names no `timeout_ms`, ms. Default 30000. */
   readonly defaultTimeoutMs?: number;
   /** Database circuit breaker: consecutive connection failures to open (default 3), open time in ms (default 30000). */
@@ -69,6 +76,8 @@ export interface AdapterStats {
   expired: number;
   /** Replies that could not be published. */
   publishFailures: number;
+  /** Requests whose handling threw unexpectedly: answered as failed (or logged and skipped). */
+  internalErrors: number;
   /** How statements went to PostgreSQL (pipelining). */
   executor: ExecutorStats;
 }
@@ -119,7 +128,12 @@ export class DatabaseAdapter {
     malformed: 0,
     expired: 0,
     publishFailures: 0,
+    internalErrors: 0,
   };
+  /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
+  #replyPartitions = 0;
+  #probe: Promise<boolean> | undefined;
+  #replyPartitionsReadAt = 0;
   #validator: SqlValidator | undefined;
   #publisher: Publisher | undefined;
   #consumer: GroupConsumer | undefined;
@@ -199,6 +213,7 @@ export class DatabaseAdapter {
     const transport = this.#options.transport;
     await transport.connect();
     await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
+    await this.#readReplyPartitions();
     this.#publisher = transport.publisher({ idempotent: true });
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
@@ -246,6 +261,7 @@ export class DatabaseAdapter {
         .then((published) => {
           if (published) this.#tracker.done(message.topic, message.partition, message.offset);
         })
+        .catch((error) => this.#logger.error('request handling failed', { offset: message.offset, error }))
         .finally(() => this.#slots.release());
     }
   }
@@ -279,7 +295,7 @@ export class DatabaseAdapter {
       outcome: 'malformed',
       executeMs: 0,
     };
-    const published = await this.#answer(message, outcome);
+    const published = await this.#answerSafely(message, outcome);
     const totalMs = performance.now() - arrivedAt;
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
@@ -294,7 +310,37 @@ export class DatabaseAdapter {
     return published;
   }
 
-  /** Answers one message. Never throws; resolves true once a reply was published (or none was due). */
+  /**
+   * Answers one message. Never throws; resolves true once a reply was published (or none was due).
+   * Whatever throws while handling one request becomes that request's failed reply; when even that
+   * cannot be sent, the message is logged and skipped so its offset moves on (a poison message is
+   * not read again after a restart).
+   */
+  async #answerSafely(message: IncomingMessage, outcome: Outcome): Promise<boolean> {
+    try {
+      return await this.#answer(message, outcome);
+    } catch (error) {
+      this.#stats.internalErrors++;
+      this.#logger.error('request handling failed; answering it as failed', {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        error,
+      });
+      try {
+        const raw = message.value?.toString('utf8') ?? '';
+        let json: unknown;
+        try {
+          json = JSON.parse(raw);
+        } catch {}
+        await this.#answerMalformed(message, json, raw, internalError(error));
+      } catch (again) {
+        this.#logger.error('failed request skipped', { offset: message.offset, error: again });
+      }
+      return true;
+    }
+  }
+
   async #answer(message: IncomingMessage, outcome: Outcome): Promise<boolean> {
     this.#stats.received++;
     const raw = message.value?.toString('utf8') ?? '';
@@ -302,7 +348,12 @@ export class DatabaseAdapter {
     try {
       json = JSON.parse(raw);
     } catch {
-      return this.#answerMalformed(message, undefined, raw, 'request is not valid JSON');
+      return this.#answerMalformed(
+        message,
+        undefined,
+        raw,
+        validationError('request is not valid JSON').failure,
+      );
     }
     const parsed = RequestEnvelopeSchema.safeParse(json);
     if (!parsed.success) {
@@ -310,7 +361,12 @@ export class DatabaseAdapter {
         .slice(0, 5)
         .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
         .join('; ');
-      return this.#answerMalformed(message, json, raw, `invalid request event: ${problems}`);
+      return this.#answerMalformed(
+        message,
+        json,
+        raw,
+        validationError(`invalid request event: ${problems}`).failure,
+      );
     }
     const request = parsed.data;
     outcome.correlationId = request.correlation_id;
@@ -321,12 +377,42 @@ export class DatabaseAdapter {
       this.#logger.debug('request expired before it ran', { correlationId: request.correlation_id });
       return true;
     }
+    const tooLarge = payloadProblem(request.payload);
+    if (tooLarge !== undefined)
+      return this.#publish(request, { kind: 'failed', failure: validationError(tooLarge).failure });
+    if (request.reply_partition !== undefined && !(await this.#hasReplyPartition(request.reply_partition))) {
+      // Not taken modulo (that would land on another client's partition): refused, keyed by correlation id.
+      const { reply_partition: _, ...keyed } = request;
+      const failure = validationError(
+        `reply_partition ${request.reply_partition} does not exist: the reply topics have ${this.#replyPartitions} partitions`,
+      ).failure;
+      return this.#publish(keyed, { kind: 'failed', failure });
+    }
     const executeStart = performance.now();
     const reply = await this.#execute(request);
     outcome.executeMs = performance.now() - executeStart;
     outcome.outcome = reply.kind;
     if (reply.kind === 'failed') outcome.code = reply.failure.code;
     return this.#publish(request, reply);
+  }
+
+  async #readReplyPartitions(): Promise<void> {
+    this.#replyPartitionsReadAt = Date.now();
+    this.#replyPartitions = await this.#options.transport.partitionCount([
+      this.#topics.completed,
+      this.#topics.failed,
+    ]);
+  }
+
+  /** The reply topics have this partition (partitions may be added: re-read at most every 5 s). */
+  async #hasReplyPartition(partition: number): Promise<boolean> {
+    if (partition < this.#replyPartitions) return true;
+    if (Date.now() - this.#replyPartitionsReadAt >= 5000) {
+      await this.#readReplyPartitions().catch((error) =>
+        this.#logger.warn('reply topic metadata unavailable', { error }),
+      );
+    }
+    return partition < this.#replyPartitions;
   }
 
   /**
@@ -355,7 +441,11 @@ export class DatabaseAdapter {
       const timeoutMs = this.#statementTimeout(request);
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
       const when = deadline === undefined ? {} : { deadline };
-      const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
+      const maxRows = Math.min(
+        payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000,
+        this.#options.maxRowsLimit ?? REQUEST_LIMITS.maxRows,
+        REQUEST_LIMITS.maxRows,
+      );
       const chunker = this.#chunker(request);
       switch (operation.kind) {
         case 'sql': {
@@ -419,8 +509,15 @@ export class DatabaseAdapter {
         return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
       } catch (error) {
         const failure = toFailure(error, 'execute');
-        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions')
-          this.#breaker.failure();
+        // Only PostgreSQL being unreachable counts against it: a caller's error (SQL, validation,
+        // its own statement timeout, a protocol violation its content caused) says it answered.
+        // A connection lost mid-statement counts only when a fresh one cannot be had either (a
+        // statement may end its own backend: `SELECT pg_terminate_backend(pg_backend_pid())`).
+        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
+          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure();
+          else this.#breaker.success();
+        } else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
+          this.#breaker.cancel();
         else this.#breaker.success();
         return failed(failure);
       }
@@ -431,6 +528,24 @@ export class DatabaseAdapter {
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );
     }
+  }
+
+  /** One shared check at a time: PostgreSQL answers `SELECT 1` on a pooled connection within 2 s. */
+  #databaseAnswers(): Promise<boolean> {
+    this.#probe ??= new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 2000);
+      const settle = (up: boolean) => {
+        clearTimeout(timer);
+        resolve(up);
+      };
+      this.#executor.pool.query('SELECT 1').then(
+        () => settle(true),
+        () => settle(false),
+      );
+    }).finally(() => {
+      this.#probe = undefined;
+    });
+    return this.#probe;
   }
 
   /** BATCH: all statements on one connection in one transaction; the first failure rolls everything back. */
@@ -597,7 +712,7 @@ export class DatabaseAdapter {
     message: IncomingMessage,
     json: unknown,
     raw: string,
-    reason: string,
+    failure: Failure,
   ): Promise<boolean> {
     const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
@@ -607,14 +722,21 @@ export class DatabaseAdapter {
         topic: message.topic,
         partition: message.partition,
         offset: message.offset,
-        reason,
+        reason: failure.message,
       });
       return true;
     }
     const payload = fields.payload as Record<string, unknown> | undefined;
-    const operationType = typeof payload?.operation_type === 'string' ? payload.operation_type : 'UNKNOWN';
-    const replyPartition = typeof fields.reply_partition === 'number' ? fields.reply_partition : undefined;
-    const eventId = typeof fields.event_id === 'string' ? fields.event_id : undefined;
+    const short = (v: unknown) =>
+      typeof v === 'string' && v.length <= REQUEST_LIMITS.maxIdLength ? v : undefined;
+    const operationType = short(payload?.operation_type) ?? 'UNKNOWN';
+    // Only a partition the reply topics have; otherwise the reply is keyed by correlation id.
+    const rp = fields.reply_partition;
+    const replyPartition =
+      typeof rp === 'number' && Number.isInteger(rp) && rp >= 0 && rp < this.#replyPartitions
+        ? rp
+        : undefined;
+    const eventId = short(fields.event_id);
     return this.#publish(
       {
         correlation_id: correlationId,
@@ -622,7 +744,7 @@ export class DatabaseAdapter {
         ...(replyPartition === undefined ? {} : { reply_partition: replyPartition }),
         payload: { operation_type: operationType },
       },
-      { kind: 'failed', failure: validationError(reason).failure },
+      { kind: 'failed', failure },
     );
   }
 
@@ -646,10 +768,11 @@ export class DatabaseAdapter {
       topic = this.#topics.failed;
       const metadata = {
         circuit_breaker_state: this.#breaker.state,
-        ...(reply.sql ? { sql: reply.sql } : {}),
+        // Echoed for the seed's readers, cut so that the failed reply always fits in one message.
+        ...(reply.sql ? { sql: reply.sql.length > 4096 ? `${reply.sql.slice(0, 4096)}...` : reply.sql } : {}),
       };
       value = JSON.stringify(
-        failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
+        failedEnvelope(to, failedPayload(to.payload.operation_type, boundedFailure(reply.failure), metadata)),
       );
     }
     const maxBytes = this.#options.maxMessageBytes ?? 1_000_000;
@@ -689,6 +812,26 @@ export class DatabaseAdapter {
       return false;
     }
   }
+}
+
+/** A failure whose texts are cut to a few KiB each, so its reply always fits in one message. */
+function boundedFailure(failure: Failure): Failure {
+  const cut = (text: string | undefined) =>
+    text === undefined || text.length <= 8192 ? text : `${text.slice(0, 8192)}...`;
+  const bounded = { ...failure, message: cut(failure.message) as string };
+  if (failure.detail !== undefined) Object.assign(bounded, { detail: cut(failure.detail) });
+  if (failure.hint !== undefined) Object.assign(bounded, { hint: cut(failure.hint) });
+  return bounded;
+}
+
+/** Something threw that should not have: the request is answered as failed rather than lost. */
+function internalError(error: unknown): Failure {
+  return {
+    code: 'DATABASE_OPERATION_FAILED',
+    message: `the adapter could not handle this request: ${error instanceof Error ? error.message : String(error)}`,
+    errorType: 'InternalError',
+    retryable: false,
+  };
 }
 
 function breakerOpen(retryAfterMs: number): Failure {

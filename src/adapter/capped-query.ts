@@ -51,7 +51,8 @@ class CappedQuery extends BaseQuery {
       undefined,
       callback,
     );
-    this.#limit = config.limit;
+    // Execute carries a signed 32-bit row count; a larger number would throw inside pg's writer.
+    this.#limit = Math.min(Math.max(0, Math.floor(config.limit)), 2_147_483_647);
   }
 
   _getRows(connection: Connection): void {

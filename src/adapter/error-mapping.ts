@@ -52,6 +52,18 @@ export function toFailure(error: unknown, phase: 'connect' | 'execute'): Failure
   if (error instanceof RequestRejected) return error.failure;
   const e = (error ?? {}) as PgErrorLike;
   const message = e.message ?? String(error);
+  if (phase === 'execute' && e.code === '08P01' && e.severity !== undefined) {
+    // A protocol violation answered by the server: what this request sent was wrong, PostgreSQL is
+    // fine. Not a connection failure (it must not open the breaker), and not worth a retry.
+    return {
+      code: 'DATABASE_OPERATION_FAILED',
+      message,
+      errorType: 'ProtocolViolation',
+      sqlstate: e.code,
+      retryable: false,
+      executed: false,
+    };
+  }
   if (phase === 'connect' || isConnectionError(error)) {
     return {
       code: 'DATABASE_CONNECTION_FAILED',

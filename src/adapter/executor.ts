@@ -1,9 +1,10 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
+import { statementProblem } from '../events/limits.js';
 import type { ColumnInfo } from '../events/reply.js';
 import { type CappedResult, cappedQuery } from './capped-query.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
-import { RequestRejected } from './failures.js';
+import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
 import { StatementCosts } from './statement-costs.js';
 
@@ -153,6 +154,7 @@ export class Executor {
    * sent with the others of this turn (see `#flush`), unless it must stream through a portal.
    */
   async run(text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
+    checkStatement(text, values);
     if (!this.#needsPortal(options)) {
       const capped = await new Promise<CappedResult>((resolve, reject) => {
         (options.readOnly ? this.#pending.read : this.#pending.write).push({
@@ -202,6 +204,7 @@ export class Executor {
     values: readonly unknown[],
     options: RunOptions,
   ): Promise<StatementResult> {
+    checkStatement(text, values);
     if (this.#currentTimeout(client) !== options.timeoutMs) {
       await client.query(setStatementTimeout(options.timeoutMs));
       this.#timeouts.set(client, { ms: options.timeoutMs, inBlock: inBlock(client) });
@@ -403,6 +406,12 @@ export class Executor {
 function inBlock(client: pg.PoolClient): boolean {
   const status = (client as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
   return status === 'T' || status === 'E';
+}
+
+/** A statement PostgreSQL's protocol cannot carry (too many parameters, a NUL in the text) is refused, never sent. */
+function checkStatement(text: string, values: readonly unknown[]): void {
+  const problem = statementProblem(text, values);
+  if (problem !== undefined) throw validationError(problem);
 }
 
 function expired(options: RunOptions): boolean {

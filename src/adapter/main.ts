@@ -60,6 +60,9 @@ export async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  // A safety net: every request's errors are caught where it is handled; a promise rejection that
+  // escapes anyway is logged, and must not end the process for every other caller.
+  process.on('unhandledRejection', (error) => logger.error('unhandled rejection', { error }));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // Up before the adapter: /healthz answers and /readyz says what is missing while it starts.

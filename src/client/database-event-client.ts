@@ -1,6 +1,12 @@
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { clientEnvDefaults } from '../env.js';
-import { DatabaseError, DbBridgeError, TimeoutError, TransportError } from '../errors.js';
+import {
+  BrokerUnavailableError,
+  DatabaseError,
+  DbBridgeError,
+  TimeoutError,
+  TransportError,
+} from '../errors.js';
 import { requestEnvelope } from '../events/envelope.js';
 import { isSaneId, newId } from '../events/ids.js';
 import type { ColumnInfo, ReplyEnvelope } from '../events/reply.js';
@@ -464,7 +470,9 @@ export class DatabaseEventClient implements AsyncDisposable {
         },
       });
     } catch (error) {
-      if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
+      // Not sent (Kafka known down): the breaker learns nothing it would not refuse itself.
+      if (error instanceof BrokerUnavailableError) breaker?.cancel();
+      else if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
       else breaker?.success();
       throw error;
     }
@@ -532,6 +540,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     }
     if (error instanceof TimeoutError)
       return !isWrite && this.#options.retryOnTimeout && error.code === 'REQUEST_TIMEOUT';
+    // Never sent: even a write may be sent again.
+    if (error instanceof BrokerUnavailableError) return true;
     if (error instanceof TransportError) return !isWrite && error.retryable;
     return false;
   }

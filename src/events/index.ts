@@ -16,6 +16,7 @@ export {
   isTransientSqlState,
 } from './error-codes.js';
 export { isSaneId, newId } from './ids.js';
+export { jsonDepth, payloadProblem, REQUEST_LIMITS, statementProblem } from './limits.js';
 export {
   ADAPTER_SERVICE,
   COMPLETED_EVENT_TYPE,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REQUEST_LIMITS } from './limits.js';
 
 /**
  * Request events, exactly as the seed's "Event Schemas" section shows them, plus optional additions.
@@ -25,8 +26,11 @@ export const ROW_FORMATS = ['objects', 'pg_text'] as const;
 export const RequestOptions = z
   .object({
     /** Statement timeout for this request, in ms; also the adapter's deadline when `deadline` is absent. */
-    timeout_ms: z.number().int().positive().max(3_600_000).optional(),
-    /** Cap on returned rows (default 1000); `metadata.truncated` says when rows were cut. */
+    timeout_ms: z.number().int().positive().max(REQUEST_LIMITS.maxTimeoutMs).optional(),
+    /**
+     * Cap on returned rows (default 1000); `metadata.truncated` says when rows were cut. The adapter
+     * clamps a larger value to its own limit (at most `REQUEST_LIMITS.maxRows`).
+     */
     max_rows: z.number().int().positive().optional(),
     /**
      * Addition. `objects` (default): rows as natural JSON objects, as the seed shows. `pg_text`: rows as
@@ -85,7 +89,7 @@ export const RequestPayload = z
     conflict_columns: z.array(z.string()).optional(),
     options: RequestOptions.optional(),
     /** Addition: run inside this open transaction (the id a BEGIN reply gave). */
-    transaction_id: z.string().min(1).max(200).optional(),
+    transaction_id: z.string().min(1).max(REQUEST_LIMITS.maxIdLength).optional(),
     /** Addition, BEGIN: transaction settings. */
     transaction: z
       .object({
@@ -102,7 +106,7 @@ export const RequestPayload = z
     statements: z
       .array(z.object({ sql: z.string().min(1), params: z.array(z.unknown()).optional() }).loose())
       .min(1)
-      .max(1000)
+      .max(REQUEST_LIMITS.maxStatements)
       .optional(),
   })
   .loose();
@@ -112,18 +116,22 @@ export const REQUEST_EVENT_TYPE = 'DATABASE_QUERY_REQUESTED';
 
 export const RequestEnvelope = z
   .object({
-    event_id: z.string().min(1),
+    event_id: z.string().min(1).max(REQUEST_LIMITS.maxIdLength),
     event_type: z.literal(REQUEST_EVENT_TYPE),
-    correlation_id: z.string().min(1),
-    timestamp: z.string(),
-    service: z.string(),
+    correlation_id: z.string().min(1).max(REQUEST_LIMITS.maxIdLength),
+    timestamp: z.string().max(REQUEST_LIMITS.maxIdLength),
+    service: z.string().max(REQUEST_LIMITS.maxIdLength),
     payload: RequestPayload,
-    /** Addition: partition of the reply topics on which the caller listens. Absent: replies are keyed by correlation id. */
+    /**
+     * Addition: partition of the reply topics on which the caller listens. Absent: replies are keyed
+     * by correlation id. One the reply topics do not have is refused (VALIDATION_ERROR, keyed by
+     * correlation id), never taken modulo their count.
+     */
     reply_partition: z.number().int().nonnegative().optional(),
     /** Addition: ISO time after which nobody awaits the reply; the adapter drops the request unanswered. */
     deadline: z.iso.datetime({ offset: true }).optional(),
     /** Addition: stable name of the calling client instance, for logs and traces. */
-    client_id: z.string().optional(),
+    client_id: z.string().max(REQUEST_LIMITS.maxIdLength).optional(),
   })
   .loose();
 export type RequestEnvelope = z.infer<typeof RequestEnvelope>;

@@ -198,6 +198,16 @@ export class KafkaTransport implements Transport {
     }
   }
 
+  async partitionCount(topics: readonly string[]): Promise<number> {
+    const admin = this.#requireAdmin();
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
+      return Math.min(...metadata.topics.map((t) => t.partitions.length));
+    } catch (error) {
+      throw wrap('metadata request')(error);
+    }
+  }
+
   /**
    * A private consumer group (one member) pinned to one partition of the reply topics. The end of
    * each topic is read before the group starts, and the reader is moved there as soon as it joins,

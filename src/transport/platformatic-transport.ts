@@ -205,6 +205,16 @@ export class PlatformaticTransport implements Transport {
     }
   }
 
+  async partitionCount(topics: readonly string[]): Promise<number> {
+    const admin = this.#requireAdmin();
+    try {
+      const metadata = await admin.metadata({ topics: [...topics], forceUpdate: true });
+      return Math.min(...topics.map((t) => metadata.topics.get(t)?.partitionsCount ?? 0));
+    } catch (error) {
+      throw wrap('metadata request')(error);
+    }
+  }
+
   /**
    * Reads one partition of each reply topic with Fetch requests of a consumer that never joins a
    * group (nothing is committed, no group is left behind). The end offsets are listed before this
@@ -263,6 +273,9 @@ export class PlatformaticTransport implements Transport {
         new PartitionReader({
           consumer: new Consumer({
             ...this.#base('reply'),
+            // The reader retries on its own, forever, with a pause: the client's retries here would
+            // only hide an outage (~20 s at the default) from the calls that should fail fast.
+            retries: 1,
             // Required by the client's options; this consumer never joins (or creates) a group.
             groupId: `dbbridge-reply-unused-${randomUUID()}`,
           }),
@@ -373,6 +386,8 @@ class PartitionReader {
   #position: bigint;
   #closed = false;
   #healthy = true;
+  /** Failed fetches in a row: one is a blip (a leader moving), two in a row make the reader unhealthy. */
+  #failures = 0;
   #loop: Promise<void> | undefined;
 
   constructor(options: PartitionReaderOptions) {
@@ -421,6 +436,7 @@ class PartitionReader {
         });
         if (this.#closed) return;
         this.#healthy = true;
+        this.#failures = 0;
         const batches: RecordsBatch[] = [];
         for (const t of response.responses) {
           if (t.topicId !== info.id) continue;
@@ -431,7 +447,8 @@ class PartitionReader {
       } catch (error) {
         if (this.#closed) return;
         if (this.#recoverOutOfRange(error)) continue;
-        this.#healthy = false;
+        this.#failures++;
+        if (this.#failures >= 2) this.#healthy = false;
         // A failed fetch, or a handler that threw: the position did not move, the same messages come again.
         this.#o.logger.warn('reply reader failed; retrying', { topic, partition, error: describe(error) });
         await sleep(this.#o.backoffMs);

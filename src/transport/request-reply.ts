@@ -1,4 +1,4 @@
-import { DbBridgeError, TimeoutError, TransportError } from '../errors.js';
+import { BrokerUnavailableError, DbBridgeError, TimeoutError, TransportError } from '../errors.js';
 import { type ReplyEnvelope, ReplyEnvelope as ReplyEnvelopeSchema } from '../events/reply.js';
 import type { RequestEnvelope } from '../events/request.js';
 import type { TopicNames } from '../events/topics.js';
@@ -45,6 +45,8 @@ export class RequestReply {
   #publisher: Publisher | undefined;
   /** Replies read that no caller here waited for (other clients' on a shared partition, or late ones). */
   unmatched = 0;
+  /** When a publish last failed, while no publish has succeeded since. */
+  #publishFailedAt: number | undefined;
 
   constructor(options: RequestReplyOptions) {
     this.#options = options;
@@ -91,6 +93,8 @@ export class RequestReply {
         new DbBridgeError('CONFIGURATION_ERROR', `correlation id ${id} is already in flight`),
       );
     }
+    const down = this.#brokerDown();
+    if (down !== undefined) return Promise.reject(new BrokerUnavailableError(down));
     return new Promise<ReplyEnvelope>((resolve, reject) => {
       this.#pending.set(id, {
         resolve,
@@ -101,14 +105,33 @@ export class RequestReply {
       });
       publisher
         .publish(this.#options.topics.requested, { key: options.key ?? id, value: JSON.stringify(envelope) })
-        .catch((error) =>
-          this.#settle(
-            id,
-            undefined,
-            error instanceof DbBridgeError ? error : new TransportError(String(error)),
-          ),
+        .then(
+          () => {
+            this.#publishFailedAt = undefined;
+          },
+          (error) => {
+            this.#publishFailedAt = Date.now();
+            this.#settle(
+              id,
+              undefined,
+              error instanceof DbBridgeError ? error : new TransportError(String(error)),
+            );
+          },
         );
     });
+  }
+
+  /**
+   * Why Kafka is known to be unreachable now, or undefined: the reply reader is failing (no reply
+   * could be read), or a publish failed within the last 2 s (after that one call goes through as a
+   * probe). A call then fails at once instead of waiting out its timeout.
+   */
+  #brokerDown(): string | undefined {
+    if (this.#channel !== undefined && !this.#channel.assigned)
+      return 'Kafka is unreachable: the reply reader is failing; the request was not sent';
+    if (this.#publishFailedAt !== undefined && Date.now() - this.#publishFailedAt < 2000)
+      return 'Kafka is unreachable: the last publish failed; the request was not sent';
+    return undefined;
   }
 
   #timer(id: string, timeoutMs: number): NodeJS.Timeout {

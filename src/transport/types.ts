@@ -83,5 +83,7 @@ export interface Transport {
   openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer>;
   /** A metadata round trip to the cluster; rejects when the brokers do not answer. */
   ping(topics?: readonly string[]): Promise<void>;
+  /** Partitions that every one of the topics has (the smallest count), from fresh metadata. */
+  partitionCount(topics: readonly string[]): Promise<number>;
   close(): Promise<void>;
 }

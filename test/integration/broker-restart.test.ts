@@ -5,7 +5,7 @@
  * of the test's own, with the transport under test (`DBBRIDGE_TRANSPORT`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatabaseEventClient, DbBridgeError } from '../../src/index.js';
+import { BrokerUnavailableError, DatabaseEventClient, DbBridgeError } from '../../src/index.js';
 import {
   createTopics,
   type RunningAdapter,
@@ -19,6 +19,8 @@ const env = uniqueEnv('restart');
 let kafka: ThrowawayKafka;
 let running: RunningAdapter | undefined;
 let client: DatabaseEventClient;
+/** No breaker of its own: shows the transport's own fast failure. */
+let fast: DatabaseEventClient;
 
 beforeAll(async () => {
   kafka = await startThrowawayKafka(`restart-${transportKind()}`);
@@ -35,10 +37,18 @@ beforeAll(async () => {
     circuitBreaker: { resetTimeoutMs: 1000 }, // probe again soon after the outage
   });
   await client.start();
+  fast = new DatabaseEventClient({
+    bootstrapServers: kafka.bootstrapServers,
+    topicEnv: env,
+    maxRetries: 0,
+    enableCircuitBreaker: false,
+  });
+  await fast.start();
 }, 120_000);
 
 afterAll(async () => {
   await client?.stop();
+  await fast?.stop();
   await running?.close();
   await kafka?.destroy();
 }, 60_000);
@@ -51,6 +61,19 @@ describe('broker restart', () => {
     const error = await client.query('SELECT 2 AS ok', [], { timeoutMs: 3000 }).catch((e) => e);
     expect(error).toBeInstanceOf(DbBridgeError);
     expect(['TRANSPORT_ERROR', 'REQUEST_TIMEOUT']).toContain(error.code);
+
+    // Once the client knows the broker is down, a call fails at once with a coded error instead of
+    // waiting out its timeout (10 minutes here, far beyond this test's own limit).
+    const until = Date.now() + 90_000;
+    let refused: unknown;
+    while (!(refused instanceof BrokerUnavailableError)) {
+      expect(Date.now()).toBeLessThan(until);
+      refused = await fast.query('SELECT 2 AS ok', [], { timeoutMs: 500 }).catch((e) => e);
+      expect(refused).toBeInstanceOf(DbBridgeError);
+    }
+    const slow = await fast.query('SELECT 2 AS ok', [], { timeoutMs: 600_000 }).catch((e) => e);
+    expect(slow).toBeInstanceOf(BrokerUnavailableError);
+    expect(slow).toMatchObject({ code: 'TRANSPORT_ERROR', retryable: true });
 
     await kafka.start();
     // The same client and adapter, not restarted: the first answer after the outage, then a burst.
