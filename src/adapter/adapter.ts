@@ -1,9 +1,10 @@
 import { CircuitBreaker } from '../circuit-breaker.js';
+import { WireRequestEnvelope as RequestEnvelopeSchema } from '../events/absent.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
 import type { BreakerState } from '../events/error-codes.js';
 import { isSaneId } from '../events/ids.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
-import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
+import type { RequestEnvelope } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
 import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -286,7 +287,7 @@ export class DatabaseAdapter {
               ? { kind: 'transaction', allowDdl }
               : operation.policy;
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
-          const text = operation.sql;
+          const text = operation.page ? validator.paged(operation.sql, operation.page) : operation.sql;
           const values = [...operation.params];
           const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
           if (txId === undefined) {
@@ -311,8 +312,11 @@ export class DatabaseAdapter {
           break;
         }
         case 'batch': {
-          for (const statement of operation.statements)
+          for (const statement of operation.statements) {
+            sql = statement.sql; // a refused statement is the one its failed reply names
             validator.check(statement.sql, { kind: 'execute', allowDdl });
+          }
+          sql = undefined;
           work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
           break;
         }
@@ -339,6 +343,8 @@ export class DatabaseAdapter {
         return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
       } catch (error) {
         const failure = toFailure(error, 'execute');
+        if (operation.kind === 'batch' && failure.statementIndex !== undefined)
+          sql = operation.statements[failure.statementIndex]?.sql;
         if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions')
           this.#breaker.failure();
         else this.#breaker.success();
@@ -471,6 +477,7 @@ export class DatabaseAdapter {
           operation_type: request.payload.operation_type,
           rows: pgText ? [] : naturalRows(columns, textRows),
           row_count: result.rowCount,
+          ...(WRITE_OPERATIONS.has(request.payload.operation_type) ? { rows_affected: result.rowCount } : {}),
           execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
           metadata: {
             cached: false,
@@ -533,6 +540,7 @@ export class DatabaseAdapter {
     }
     const payload = fields.payload as Record<string, unknown> | undefined;
     const operationType = typeof payload?.operation_type === 'string' ? payload.operation_type : 'UNKNOWN';
+    const sql = requestSql(payload ?? {});
     const replyPartition = typeof fields.reply_partition === 'number' ? fields.reply_partition : undefined;
     const eventId = typeof fields.event_id === 'string' ? fields.event_id : undefined;
     return this.#publish(
@@ -542,7 +550,7 @@ export class DatabaseAdapter {
         ...(replyPartition === undefined ? {} : { reply_partition: replyPartition }),
         payload: { operation_type: operationType },
       },
-      { kind: 'failed', failure: validationError(reason).failure },
+      { kind: 'failed', failure: validationError(reason).failure, ...(sql ? { sql } : {}) },
     );
   }
 
@@ -551,7 +559,7 @@ export class DatabaseAdapter {
       correlation_id: string;
       event_id?: string;
       reply_partition?: number | undefined;
-      payload: { operation_type: string };
+      payload: { operation_type: string; sql?: unknown; query?: unknown };
     },
     reply: Reply,
     options: { strict?: boolean } = {},
@@ -564,10 +572,9 @@ export class DatabaseAdapter {
       value = JSON.stringify(completedEnvelope(to, reply.payload));
     } else {
       topic = this.#topics.failed;
-      const metadata = {
-        circuit_breaker_state: this.#breaker.state,
-        ...(reply.sql ? { sql: reply.sql } : {}),
-      };
+      // Every failed reply to a request that carried SQL names it, as the seed's does.
+      const sql = reply.sql ?? requestSql(to.payload);
+      const metadata = { circuit_breaker_state: this.#breaker.state, ...(sql ? { sql } : {}) };
       value = JSON.stringify(
         failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
       );
@@ -609,6 +616,15 @@ export class DatabaseAdapter {
       return false;
     }
   }
+}
+
+/** Operation types whose replies carry `rows_affected` (the older dialect reads it for writes). */
+const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'UPSERT', 'EXECUTE']);
+
+/** The SQL a request carried (`sql`, or the older dialect's `query`). */
+function requestSql(payload: { sql?: unknown; query?: unknown }): string | undefined {
+  const sql = payload.sql ?? payload.query;
+  return typeof sql === 'string' && sql !== '' ? sql : undefined;
 }
 
 function breakerOpen(retryAfterMs: number): Failure {

@@ -190,7 +190,7 @@ export class DatabaseEventClient implements AsyncDisposable {
   ): Promise<R | null> {
     const payload: RequestPayload = { operation_type: 'INSERT', table, data: encodeRecord(data) };
     if (options.returning !== undefined)
-      payload.returning = options.returning === null ? null : [options.returning].flat();
+      payload.returning = options.returning === null ? [] : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 
@@ -208,7 +208,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       where: encodeWhere(where),
     };
     if (options.returning !== undefined)
-      payload.returning = options.returning === null ? null : [options.returning].flat();
+      payload.returning = options.returning === null ? [] : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 

@@ -30,6 +30,8 @@ export const CompletedPayload = z
     /** Rows as natural JSON objects (the seed's format). Empty when `text_rows` carries them. */
     rows: z.array(z.record(z.string(), z.unknown())),
     row_count: z.number().int().nonnegative(),
+    /** Addition, replies to INSERT / UPDATE / DELETE / UPSERT / EXECUTE: rows affected (= `row_count`), which the older dialect reads. */
+    rows_affected: z.number().int().nonnegative().optional(),
     execution_time_ms: z.number().nonnegative(),
     metadata: z
       .object({
