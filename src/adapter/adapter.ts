@@ -473,12 +473,14 @@ export class DatabaseAdapter {
         const { result } = parts;
         const textRows = chunking ? buffered : result.textRows;
         const columns = chunking && result.columns.length === 0 ? lastColumns : result.columns;
+        const elapsedMs = performance.now() - started;
         const payload: CompletedPayload = {
           operation_type: request.payload.operation_type,
           rows: pgText ? [] : naturalRows(columns, textRows),
           row_count: result.rowCount,
           ...(WRITE_OPERATIONS.has(request.payload.operation_type) ? { rows_affected: result.rowCount } : {}),
-          execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          execution_time_ms: Math.round(elapsedMs),
+          execution_time_precise_ms: Math.round(elapsedMs * 1000) / 1000,
           metadata: {
             cached: false,
             circuit_breaker_state: state,

@@ -504,7 +504,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       command: typeof p.metadata.command === 'string' ? p.metadata.command : p.operation_type,
       fields,
       truncated: p.metadata.truncated === true,
-      executionTimeMs: p.execution_time_ms,
+      executionTimeMs: p.execution_time_precise_ms ?? p.execution_time_ms,
       correlationId,
       metadata: p.metadata,
       ...(p.transaction_id === undefined ? {} : { transactionId: p.transaction_id }),

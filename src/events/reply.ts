@@ -32,7 +32,10 @@ export const CompletedPayload = z
     row_count: z.number().int().nonnegative(),
     /** Addition, replies to INSERT / UPDATE / DELETE / UPSERT / EXECUTE: rows affected (= `row_count`), which the older dialect reads. */
     rows_affected: z.number().int().nonnegative().optional(),
-    execution_time_ms: z.number().nonnegative(),
+    /** Whole milliseconds, as in the seed. */
+    execution_time_ms: z.number().int().nonnegative(),
+    /** Addition: the same figure to the microsecond. */
+    execution_time_precise_ms: z.number().nonnegative().optional(),
     metadata: z
       .object({
         cached: z.boolean(),

@@ -329,3 +329,25 @@ describe('the older Python dialect, with null for every unset field', () => {
     expect(failedBatch).toMatchObject({ statement_index: 1, metadata: { sql: 'SELECT 1/0' } });
   });
 });
+
+describe("seed-format values are PostgreSQL's, unaltered", () => {
+  it('numeric and int8 are exact JSON number literals; NaN and infinities are strings; execution_time_ms is whole', async () => {
+    const reply = await roundTrip(
+      seedRequest({
+        operation_type: 'SELECT',
+        sql: `SELECT 123456789012345678901234567890.123456789::numeric AS wide, 0.9200::numeric(6,4) AS scaled,
+                     42::int8 AS small, 9223372036854775807::int8 AS big, 'NaN'::numeric AS nan,
+                     '-Infinity'::float8 AS minf, 1.0000001::float4 AS f4,
+                     'infinity'::timestamptz AS inf_ts, '0044-03-15 12:00:00+00 BC'::timestamptz AS bc`,
+      }),
+    );
+    expect(reply.text).toContain(
+      '{"wide":123456789012345678901234567890.123456789,"scaled":0.9200,"small":42,"big":9223372036854775807,' +
+        '"nan":"NaN","minf":"-Infinity","f4":1.0000001,"inf_ts":"infinity","bc":"-000043-03-15T12:00:00+00:00"}',
+    );
+    const payload = CompletedEnvelope.parse(reply.value).payload;
+    expect(Number.isInteger(payload.execution_time_ms)).toBe(true);
+    expect(payload.execution_time_precise_ms).toBeGreaterThanOrEqual(0);
+    expect(payload.rows_affected).toBeUndefined();
+  });
+});
