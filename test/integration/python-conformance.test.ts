@@ -51,7 +51,9 @@ afterAll(async () => {
 });
 
 describe('Python seed client (aiokafka) against the adapter', () => {
-  it('every reply field matches the seed format, every value matches PostgreSQL exactly', async () => {
+  it('every reply field matches the seed format, every value matches PostgreSQL exactly', async ({
+    annotate,
+  }) => {
     const result = await run(
       python,
       [
@@ -73,6 +75,6 @@ describe('Python seed client (aiokafka) against the adapter', () => {
     expect('code' in result ? result.code : 0, result.stderr).toBe(0);
     // The program's own count: envelope and payload fields of every reply, and every value.
     expect(summary.checks).toBeGreaterThan(300);
-    console.info(`python conformance: ${summary.checks} checks passed`);
+    await annotate(`python conformance: ${summary.checks} checks passed`);
   });
 });
