@@ -38,9 +38,15 @@ export class KafkaConnection implements DatabaseConnection {
     this.#transaction = await this.#client.beginTransaction(settings, this.#timeout());
   }
 
-  /** Ends the transaction; the id is forgotten whatever happens, so the connection is reusable. */
+  /**
+   * Ends the transaction; the id is forgotten whatever happens, so the connection is reusable.
+   * A rollback with no transaction open is a no-op, as PostgreSQL's ROLLBACK outside a transaction
+   * is: Kysely rolls back after a failed COMMIT (the transaction is already gone), and the COMMIT's
+   * own error (40001, a deferred constraint, a timeout) must be what reaches the caller.
+   */
   async end(action: 'commit' | 'rollback'): Promise<string> {
     const transaction = this.#transaction;
+    if (!transaction && action === 'rollback') return 'ROLLBACK';
     if (!transaction) throw new Error('no transaction is open on this connection');
     try {
       return action === 'commit'

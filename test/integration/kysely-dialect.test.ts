@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { AgentExecutionLogs, DB } from '../../generated/db.js';
 import { GENERATED_FILE, renderDirect, renderViaBus } from '../../scripts/codegen.js';
+import { KafkaConnection } from '../../src/dialect/kafka-connection.js';
 import { DatabaseError, type DatabaseEventClient, KafkaDialect } from '../../src/index.js';
 import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
 
@@ -309,6 +310,81 @@ describe('transactions', () => {
       sqlstate: '22012',
     });
     await expect(trx.commit().execute()).rejects.toBeInstanceOf(AbortedTransactionError);
+  });
+
+  it('a COMMIT that fails with a real serialization conflict (40001) reaches the caller with its own error', async () => {
+    const table = `dbbridge_ssi_${randomUUID().slice(0, 8)}`;
+    await bridge.pg.query(
+      `CREATE TABLE ${table} (class int, value int); INSERT INTO ${table} VALUES (1, 10), (1, 20), (2, 100), (2, 200)`,
+    );
+    const barrier = () => {
+      let open!: () => void;
+      const wait = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      return { open, wait };
+    };
+    const [aRead, bRead, aWrote, bWrote] = [barrier(), barrier(), barrier(), barrier()];
+    const sumOf = (trx: Kysely<DB>, cls: number) =>
+      sql`SELECT sum(value) AS total FROM ${sql.table(table)} WHERE class = ${cls}`.execute(trx);
+    const insert = (trx: Kysely<DB>, cls: number, value: number) =>
+      sql`INSERT INTO ${sql.table(table)} VALUES (${cls}, ${value})`.execute(trx);
+    try {
+      // Write skew, as in PostgreSQL's documentation: each reads the class the other writes. The
+      // first to commit wins; the second fails at COMMIT, after both inserts succeeded.
+      const first = db
+        .transaction()
+        .setIsolationLevel('serializable')
+        .execute(async (trx) => {
+          await sumOf(trx, 1);
+          aRead.open();
+          await bRead.wait;
+          await insert(trx, 2, 30);
+          aWrote.open();
+          await bWrote.wait;
+        });
+      const second = db
+        .transaction()
+        .setIsolationLevel('serializable')
+        .execute(async (trx) => {
+          await aRead.wait;
+          await sumOf(trx, 2);
+          bRead.open();
+          await aWrote.wait;
+          await insert(trx, 1, 300);
+          bWrote.open();
+          await first;
+        });
+      await first;
+      await expect(second).rejects.toMatchObject({
+        code: 'DATABASE_OPERATION_FAILED',
+        sqlstate: '40001',
+        message: expect.stringMatching(/could not serialize access/),
+      });
+      expect(
+        (await bridge.pg.query(`SELECT class, value FROM ${table} WHERE value IN (30, 300)`)).rows,
+      ).toEqual([{ class: 2, value: 30 }]);
+    } finally {
+      await bridge.pg.query(`DROP TABLE ${table}`);
+    }
+  });
+
+  it('a deferred constraint failing at COMMIT reaches the caller as 23505; a rollback with no transaction open is a no-op', async () => {
+    const table = `dbbridge_deferred_${randomUUID().slice(0, 8)}`;
+    await bridge.pg.query(`CREATE TABLE ${table} (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)`);
+    try {
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await sql`INSERT INTO ${sql.table(table)} VALUES (1), (1)`.execute(trx);
+        }),
+      ).rejects.toMatchObject({ sqlstate: '23505', constraint: `${table}_k_key` });
+      const connection = new KafkaConnection(client, { maxRows: 10 });
+      await expect(connection.end('rollback')).resolves.toBe('ROLLBACK');
+      await expect(connection.end('commit')).rejects.toThrow('no transaction is open');
+      expect((await bridge.pg.query(`SELECT count(*)::int AS n FROM ${table}`)).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await bridge.pg.query(`DROP TABLE ${table}`);
+    }
   });
 
   it("a killed client's transaction is rolled back within its idle timeout; its id then reads as expired", async () => {
