@@ -182,6 +182,24 @@ describe('KafkaDialect', () => {
     expect(p4bus).toEqual(p4pg);
   });
 
+  it('a plain SELECT that writes through a function (nextval, setval) works as with PostgresDialect', async () => {
+    const seq = `dbbridge_seq_${randomUUID().slice(0, 8)}`;
+    await bridge.pg.query(`CREATE SEQUENCE ${seq}`);
+    try {
+      const next = (k: Kysely<DB>) => k.selectNoFrom(sql<string>`nextval(${seq})`.as('n'));
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '1' });
+      expect(await next(direct).executeTakeFirstOrThrow()).toEqual({ n: '2' });
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '3' });
+      const streamed: unknown[] = [];
+      for await (const row of next(db).stream()) streamed.push(row);
+      expect(streamed).toEqual([{ n: '4' }]);
+      await db.selectNoFrom(sql<string>`setval(${seq}, 41)`.as('s')).execute();
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '42' });
+    } finally {
+      await bridge.pg.query(`DROP SEQUENCE ${seq}`);
+    }
+  });
+
   it('numAffectedRows matches the PostgreSQL dialect for insert, update and delete', async () => {
     const results = [];
     for (const k of [db, direct]) {
