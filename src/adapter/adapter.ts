@@ -575,7 +575,7 @@ export class DatabaseAdapter {
     } else {
       topic = this.#topics.failed;
       // Every failed reply to a request that carried SQL names it, as the seed's does.
-      const sql = reply.sql ?? requestSql(to.payload);
+      const sql = capSql(reply.sql ?? requestSql(to.payload));
       const metadata = { circuit_breaker_state: this.#breaker.state, ...(sql ? { sql } : {}) };
       value = JSON.stringify(
         failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
@@ -627,6 +627,14 @@ const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'UPSERT', 'EXECU
 function requestSql(payload: { sql?: unknown; query?: unknown }): string | undefined {
   const sql = payload.sql ?? payload.query;
   return typeof sql === 'string' && sql !== '' ? sql : undefined;
+}
+
+/** Longest `metadata.sql` echoed in a failed reply: a huge statement must not make the reply unpublishable. */
+const MAX_ECHOED_SQL = 64 * 1024;
+
+function capSql(sql: string | undefined): string | undefined {
+  if (sql === undefined || sql.length <= MAX_ECHOED_SQL) return sql;
+  return `${sql.slice(0, MAX_ECHOED_SQL)}... (${sql.length - MAX_ECHOED_SQL} more characters)`;
 }
 
 function breakerOpen(retryAfterMs: number): Failure {
