@@ -515,7 +515,9 @@ describe('large results', () => {
     let chunks = 0;
     for await (const chunk of client.stream<{ g: number; payload: string }>(
       { operation_type: 'SELECT', sql: big.compile(db).sql },
-      { maxRows: 1_000_000 },
+      // The slow reader below holds the statement open; on a loaded machine that outlasts the 10 s
+      // default. This test is about memory, not speed.
+      { maxRows: 1_000_000, timeoutMs: 60_000 },
     )) {
       chunks++;
       for (const row of chunk) {
