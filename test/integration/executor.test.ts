@@ -20,7 +20,7 @@ const read = { readOnly: true, maxRows: 10, timeoutMs: 5000 };
 
 describe('Executor', () => {
   it('after a pipelined group where one statement fails and one cannot encode its parameter, the connection answers the next statement correctly', async () => {
-    const e = executor();
+    const e = executor({ pipelineQuickMs: 1000 }); // quick whatever the machine's load
     const sql = 'SELECT 10 / $1::int AS x';
     for (let i = 0; i < 3; i++) await e.run(sql, [1], read); // quick now: the next ones are pipelined
     const unencodable = {

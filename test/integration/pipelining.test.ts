@@ -13,7 +13,9 @@ let table: string;
 beforeAll(async () => {
   // One request partition: requests sent together reach the adapter in one fetch (with several, the
   // broker may answer a waiting fetch after the first partition's append, splitting them).
-  bridge = await startBridge('pipeline', { requestPartitions: 1 });
+  // Quick is "seen to run within 1 s" here: this file is about how quick statements share a
+  // connection, and on a loaded machine these run slower than the default 2 ms.
+  bridge = await startBridge('pipeline', { requestPartitions: 1, adapter: { pipelineQuickMs: 1000 } });
   db = await bridge.client();
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
