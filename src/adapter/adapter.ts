@@ -343,8 +343,6 @@ export class DatabaseAdapter {
         return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
       } catch (error) {
         const failure = toFailure(error, 'execute');
-        if (operation.kind === 'batch' && failure.statementIndex !== undefined)
-          sql = operation.statements[failure.statementIndex]?.sql;
         if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions')
           this.#breaker.failure();
         else this.#breaker.success();
@@ -542,7 +540,6 @@ export class DatabaseAdapter {
     }
     const payload = fields.payload as Record<string, unknown> | undefined;
     const operationType = typeof payload?.operation_type === 'string' ? payload.operation_type : 'UNKNOWN';
-    const sql = requestSql(payload ?? {});
     const replyPartition = typeof fields.reply_partition === 'number' ? fields.reply_partition : undefined;
     const eventId = typeof fields.event_id === 'string' ? fields.event_id : undefined;
     return this.#publish(
@@ -550,9 +547,9 @@ export class DatabaseAdapter {
         correlation_id: correlationId,
         ...(eventId ? { event_id: eventId } : {}),
         ...(replyPartition === undefined ? {} : { reply_partition: replyPartition }),
-        payload: { operation_type: operationType },
+        payload: { operation_type: operationType, sql: payload?.sql, query: payload?.query },
       },
-      { kind: 'failed', failure: validationError(reason).failure, ...(sql ? { sql } : {}) },
+      { kind: 'failed', failure: validationError(reason).failure },
     );
   }
 
@@ -561,11 +558,16 @@ export class DatabaseAdapter {
       correlation_id: string;
       event_id?: string;
       reply_partition?: number | undefined;
-      payload: { operation_type: string; sql?: unknown; query?: unknown };
+      payload: { operation_type: string; sql?: unknown; query?: unknown; statements?: unknown };
     },
     reply: Reply,
     options: { strict?: boolean } = {},
   ): Promise<boolean> {
+    // Every failed reply to a request that carried SQL names it in metadata.sql, as the seed's does.
+    if (reply.kind === 'failed' && reply.sql === undefined) {
+      const sql = requestSql(to.payload, reply.failure.statementIndex);
+      if (sql !== undefined) reply = { ...reply, sql };
+    }
     const publisher = this.#publisher as Publisher;
     let topic: string;
     let value: string;
@@ -574,9 +576,10 @@ export class DatabaseAdapter {
       value = JSON.stringify(completedEnvelope(to, reply.payload));
     } else {
       topic = this.#topics.failed;
-      // Every failed reply to a request that carried SQL names it, as the seed's does.
-      const sql = capSql(reply.sql ?? requestSql(to.payload));
-      const metadata = { circuit_breaker_state: this.#breaker.state, ...(sql ? { sql } : {}) };
+      const metadata = {
+        circuit_breaker_state: this.#breaker.state,
+        ...(reply.sql ? { sql: reply.sql } : {}),
+      };
       value = JSON.stringify(
         failedEnvelope(to, failedPayload(to.payload.operation_type, reply.failure, metadata)),
       );
@@ -623,18 +626,17 @@ export class DatabaseAdapter {
 /** Operation types whose replies carry `rows_affected` (the older dialect reads it for writes). */
 const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'UPSERT', 'EXECUTE']);
 
-/** The SQL a request carried (`sql`, or the older dialect's `query`). */
-function requestSql(payload: { sql?: unknown; query?: unknown }): string | undefined {
-  const sql = payload.sql ?? payload.query;
+/** The SQL a request carried (`sql`, the older dialect's `query`, or the failed statement of a BATCH). */
+function requestSql(
+  payload: { sql?: unknown; query?: unknown; statements?: unknown },
+  statementIndex: number | undefined,
+): string | undefined {
+  const statement =
+    statementIndex !== undefined && Array.isArray(payload.statements)
+      ? (payload.statements[statementIndex] as { sql?: unknown } | undefined)?.sql
+      : undefined;
+  const sql = payload.sql ?? payload.query ?? statement;
   return typeof sql === 'string' && sql !== '' ? sql : undefined;
-}
-
-/** Longest `metadata.sql` echoed in a failed reply: a huge statement must not make the reply unpublishable. */
-const MAX_ECHOED_SQL = 64 * 1024;
-
-function capSql(sql: string | undefined): string | undefined {
-  if (sql === undefined || sql.length <= MAX_ECHOED_SQL) return sql;
-  return `${sql.slice(0, MAX_ECHOED_SQL)}... (${sql.length - MAX_ECHOED_SQL} more characters)`;
 }
 
 function breakerOpen(retryAfterMs: number): Failure {
