@@ -623,6 +623,16 @@ export class DatabaseAdapter {
   }
 }
 
+function breakerOpen(retryAfterMs: number): Failure {
+  return {
+    code: 'CIRCUIT_BREAKER_OPEN',
+    message: `Circuit breaker open: PostgreSQL is unreachable; next probe in ${Math.ceil(retryAfterMs / 1000)}s`,
+    errorType: 'CircuitBreakerOpen',
+    retryable: true,
+    executed: false,
+  };
+}
+
 /** Operation types whose replies carry `rows_affected` (the older dialect reads it for writes). */
 const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'UPSERT', 'EXECUTE']);
 
@@ -637,14 +647,4 @@ function requestSql(
       : undefined;
   const sql = payload.sql ?? payload.query ?? statement;
   return typeof sql === 'string' && sql !== '' ? sql : undefined;
-}
-
-function breakerOpen(retryAfterMs: number): Failure {
-  return {
-    code: 'CIRCUIT_BREAKER_OPEN',
-    message: `Circuit breaker open: PostgreSQL is unreachable; next probe in ${Math.ceil(retryAfterMs / 1000)}s`,
-    errorType: 'CircuitBreakerOpen',
-    retryable: true,
-    executed: false,
-  };
 }
