@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { nullableOptionals } from '../src/events/absent.js';
 import { CompletedEnvelope, FailedEnvelope, ReplyEnvelope } from '../src/events/reply.js';
 import { RequestEnvelope } from '../src/events/request.js';
 
@@ -18,10 +19,12 @@ const SCHEMAS = {
 export function renderSchemas(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, schema] of Object.entries(SCHEMAS)) {
+    const generated = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
     const json = {
       $id: `https://dbbridge.dev/schemas/${name}.schema.json`,
       $comment: 'Generated from src/events by `npm run schemas`. Do not edit by hand.',
-      ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
+      // A request's optional fields also take `null`, meaning absent (src/events/absent.ts).
+      ...(schema === RequestEnvelope ? (nullableOptionals(generated) as typeof generated) : generated),
     };
     out[`${name}.schema.json`] = `${JSON.stringify(json, null, 2)}\n`;
   }

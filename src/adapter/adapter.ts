@@ -1,10 +1,11 @@
 import { CircuitBreaker } from '../circuit-breaker.js';
+import { WireRequestEnvelope as RequestEnvelopeSchema } from '../events/absent.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
 import type { BreakerState } from '../events/error-codes.js';
 import { isSaneId } from '../events/ids.js';
 import { payloadProblem, REQUEST_LIMITS } from '../events/limits.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
-import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
+import type { RequestEnvelope } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
 import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -456,7 +457,7 @@ export class DatabaseAdapter {
               ? { kind: 'transaction', allowDdl }
               : operation.policy;
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
-          const text = operation.sql;
+          const text = operation.page ? validator.paged(operation.sql, operation.page) : operation.sql;
           const values = [...operation.params];
           const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
           if (txId === undefined) {
@@ -481,8 +482,11 @@ export class DatabaseAdapter {
           break;
         }
         case 'batch': {
-          for (const statement of operation.statements)
+          for (const statement of operation.statements) {
+            sql = statement.sql; // a refused statement is the one its failed reply names
             validator.check(statement.sql, { kind: 'execute', allowDdl });
+          }
+          sql = undefined;
           work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
           break;
         }
@@ -662,11 +666,14 @@ export class DatabaseAdapter {
         const { result } = parts;
         const textRows = chunking ? buffered : result.textRows;
         const columns = chunking && result.columns.length === 0 ? lastColumns : result.columns;
+        const elapsedMs = performance.now() - started;
         const payload: CompletedPayload = {
           operation_type: request.payload.operation_type,
           rows: pgText ? [] : naturalRows(columns, textRows),
           row_count: result.rowCount,
-          execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          ...(WRITE_OPERATIONS.has(request.payload.operation_type) ? { rows_affected: result.rowCount } : {}),
+          execution_time_ms: Math.round(elapsedMs),
+          execution_time_precise_ms: Math.round(elapsedMs * 1000) / 1000,
           metadata: {
             cached: false,
             circuit_breaker_state: state,
@@ -742,7 +749,7 @@ export class DatabaseAdapter {
         correlation_id: correlationId,
         ...(eventId ? { event_id: eventId } : {}),
         ...(replyPartition === undefined ? {} : { reply_partition: replyPartition }),
-        payload: { operation_type: operationType },
+        payload: { operation_type: operationType, sql: payload?.sql, query: payload?.query },
       },
       { kind: 'failed', failure },
     );
@@ -753,11 +760,16 @@ export class DatabaseAdapter {
       correlation_id: string;
       event_id?: string;
       reply_partition?: number | undefined;
-      payload: { operation_type: string };
+      payload: { operation_type: string; sql?: unknown; query?: unknown; statements?: unknown };
     },
     reply: Reply,
     options: { strict?: boolean } = {},
   ): Promise<boolean> {
+    // Every failed reply to a request that carried SQL names it in metadata.sql, as the seed's does.
+    if (reply.kind === 'failed' && reply.sql === undefined) {
+      const sql = requestSql(to.payload, reply.failure.statementIndex);
+      if (sql !== undefined) reply = { ...reply, sql };
+    }
     const publisher = this.#publisher as Publisher;
     let topic: string;
     let value: string;
@@ -842,4 +854,20 @@ function breakerOpen(retryAfterMs: number): Failure {
     retryable: true,
     executed: false,
   };
+}
+
+/** Operation types whose replies carry `rows_affected` (the older dialect reads it for writes). */
+const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'UPSERT', 'EXECUTE']);
+
+/** The SQL a request carried (`sql`, the older dialect's `query`, or the failed statement of a BATCH). */
+function requestSql(
+  payload: { sql?: unknown; query?: unknown; statements?: unknown },
+  statementIndex: number | undefined,
+): string | undefined {
+  const statement =
+    statementIndex !== undefined && Array.isArray(payload.statements)
+      ? (payload.statements[statementIndex] as { sql?: unknown } | undefined)?.sql
+      : undefined;
+  const sql = payload.sql ?? payload.query ?? statement;
+  return typeof sql === 'string' && sql !== '' ? sql : undefined;
 }

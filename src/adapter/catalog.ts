@@ -28,7 +28,7 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.
 LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname = ANY (current_schemas(false))
-ORDER BY n.nspname, c.relname, a.attnum`;
+ORDER BY array_position(current_schemas(false), n.nspname), c.relname, a.attnum`;
 
 interface CatalogRow {
   schema: string;
@@ -93,7 +93,7 @@ export class Catalog {
       if (table === undefined) {
         table = { schema: row.schema, name: row.table, columns: new Map(), primaryKey: [] };
         tables.set(key, table);
-        // The first schema on the search path wins the unqualified name.
+        // Rows come in search_path order: the first schema on the path wins the unqualified name.
         if (!tables.has(row.table)) tables.set(row.table, table);
       }
       table.columns.set(row.column, { name: row.column, type: row.type, isJson: row.is_json });

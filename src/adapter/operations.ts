@@ -1,4 +1,4 @@
-import type { RequestPayload, WhereOperator } from '../events/request.js';
+import type { OperationType, RequestPayload, WhereOperator } from '../events/request.js';
 import { WHERE_OPERATORS } from '../events/request.js';
 import { validationError } from './failures.js';
 import type { StatementPolicy } from './sql-validator.js';
@@ -13,6 +13,8 @@ export type Operation =
       readonly sql: string;
       readonly params: readonly unknown[];
       readonly policy: StatementPolicy;
+      /** Older dialect: `limit` / `offset` applied to the rows of a read. */
+      readonly page?: { readonly limit: number | undefined; readonly offset: number | undefined };
       /** Run inside this open transaction. */
       readonly transactionId?: string;
     }
@@ -51,95 +53,146 @@ export type Operation =
 /** `undefined`: the operation's default; `null`: none; `'*'`: all columns; else the listed columns. */
 export type Returning = undefined | null | '*' | readonly string[];
 
-export function toOperation(payload: RequestPayload, allowDdl: boolean): Operation {
-  const op = payload.operation_type;
-  const transactionId = payload.transaction_id;
-  switch (op) {
-    case 'BEGIN':
-      return { kind: 'begin', settings: payload.transaction ?? {} };
-    case 'COMMIT':
-    case 'ROLLBACK':
-      if (transactionId === undefined) throw validationError(`${op} needs payload.transaction_id`);
-      return { kind: 'end', action: op === 'COMMIT' ? 'commit' : 'rollback', transactionId };
-    case 'BATCH':
+/** The request fields an operation is built from, with the older dialect's names folded into the seed's. */
+interface Fields {
+  readonly op: OperationType;
+  readonly payload: RequestPayload;
+  readonly table: string | undefined;
+  readonly where: Record<string, unknown> | undefined;
+}
+
+/**
+ * One row per operation type, both dialects: which statement kind its SQL must be (`sql`; absent:
+ * the operation takes no SQL), how its statement is built from table, data and where when it
+ * carries no SQL (`fromTable`; absent: it needs SQL), or, for the transaction operations, what it
+ * becomes (`control`). SQL always wins: `table` / `entity_type` only name the target of a built
+ * statement. `limit` / `offset` page reads only.
+ */
+interface OperationRule {
+  /** A read: `limit` and `offset` page its rows. */
+  readonly reads?: true;
+  readonly sql?: (allowDdl: boolean) => StatementPolicy;
+  readonly fromTable?: (fields: Fields) => Operation;
+  readonly control?: (payload: RequestPayload) => Operation;
+}
+
+const readRule: OperationRule = {
+  reads: true,
+  sql: () => ({ kind: 'read' }),
+  fromTable: ({ op, payload, table, where }) => ({
+    kind: 'select',
+    table: requireTable(op, table, `${op} needs payload.sql (or payload.table for a table read)`),
+    where: where ?? {},
+    ...(payload.limit === undefined ? {} : { limit: payload.limit }),
+    ...(payload.offset === undefined ? {} : { offset: payload.offset }),
+  }),
+};
+
+const insertRule = (upsert: boolean): OperationRule => ({
+  sql: () => ({ kind: 'exact', node: 'InsertStmt', ...(upsert ? { onConflict: true } : {}) }),
+  fromTable: ({ op, payload, table }) => ({
+    kind: 'insert',
+    table: requireTable(op, table),
+    data: requireData(op, table, payload.data),
+    returning: toReturning(payload.returning),
+    ...(upsert ? { upsert: payload.conflict_columns ?? [] } : {}),
+  }),
+});
+
+const endRule = (action: 'commit' | 'rollback'): OperationRule => ({
+  control: (payload) => {
+    if (payload.transaction_id === undefined)
+      throw validationError(`${payload.operation_type} needs payload.transaction_id`);
+    return { kind: 'end', action, transactionId: payload.transaction_id };
+  },
+});
+
+export const OPERATION_RULES: Readonly<Record<OperationType, OperationRule>> = {
+  SELECT: readRule,
+  QUERY: readRule,
+  EXECUTE: { sql: (allowDdl) => ({ kind: 'execute', allowDdl }) },
+  INSERT: insertRule(false),
+  /** UPSERT: an INSERT with ON CONFLICT. */
+  UPSERT: insertRule(true),
+  UPDATE: {
+    sql: () => ({ kind: 'exact', node: 'UpdateStmt' }),
+    fromTable: ({ op, payload, table, where }) => ({
+      kind: 'update',
+      table: requireTable(op, table),
+      data: requireData(op, table, payload.data),
+      where: requireWhere(op, where),
+      returning: toReturning(payload.returning),
+    }),
+  },
+  DELETE: {
+    sql: () => ({ kind: 'exact', node: 'DeleteStmt' }),
+    fromTable: ({ op, payload, table, where }) => ({
+      kind: 'delete',
+      table: requireTable(op, table),
+      where: requireWhere(op, where),
+      returning: toReturning(payload.returning),
+    }),
+  },
+  BEGIN: { control: (payload) => ({ kind: 'begin', settings: payload.transaction ?? {} }) },
+  COMMIT: endRule('commit'),
+  ROLLBACK: endRule('rollback'),
+  BATCH: {
+    control: (payload) => {
       if (payload.statements === undefined) throw validationError('BATCH needs payload.statements');
-      if (transactionId !== undefined)
+      if (payload.transaction_id !== undefined)
         throw validationError('BATCH runs in a transaction of its own: drop transaction_id');
       return {
         kind: 'batch',
         statements: payload.statements.map((s) => ({ sql: s.sql, params: s.params ?? [] })),
       };
-  }
-  const sql = payload.sql ?? payload.query;
-  const table = payload.table ?? payload.entity_type;
-  const where = payload.where ?? payload.filters;
-  const params = payload.params ?? [];
+    },
+  },
+};
 
-  if (sql !== undefined && (op === 'SELECT' || op === 'QUERY' || op === 'EXECUTE' || table === undefined)) {
+export function toOperation(payload: RequestPayload, allowDdl: boolean): Operation {
+  const op = payload.operation_type;
+  const rule = OPERATION_RULES[op];
+  if (rule.control !== undefined) return rule.control(payload);
+  const sql = payload.sql ?? payload.query;
+  const transactionId = payload.transaction_id;
+
+  if (sql !== undefined && rule.sql !== undefined) {
     if (sql.trim() === '') throw validationError('sql must not be empty');
-    const policy: StatementPolicy =
-      op === 'SELECT' || op === 'QUERY'
-        ? { kind: 'read' }
-        : op === 'EXECUTE'
-          ? { kind: 'execute', allowDdl }
-          : op === 'UPDATE'
-            ? { kind: 'exact', node: 'UpdateStmt' }
-            : op === 'DELETE'
-              ? { kind: 'exact', node: 'DeleteStmt' }
-              : { kind: 'exact', node: 'InsertStmt' };
-    return { kind: 'sql', sql, params, policy, ...(transactionId === undefined ? {} : { transactionId }) };
+    if (payload.data !== undefined) throw validationError(`${op} takes either SQL or payload.data, not both`);
+    const page = { limit: payload.limit, offset: payload.offset };
+    const paged = page.limit !== undefined || page.offset !== undefined;
+    if (paged && rule.reads === undefined) throw notPaged(op);
+    return {
+      kind: 'sql',
+      sql,
+      params: payload.params ?? [],
+      policy: rule.sql(allowDdl),
+      ...(paged ? { page } : {}),
+      ...(transactionId === undefined ? {} : { transactionId }),
+    };
   }
+  if (rule.fromTable === undefined) throw validationError(`${op} needs payload.sql`);
   if (transactionId !== undefined) {
     throw validationError(
       'inside a transaction, send SQL (payload.sql); table operations run outside transactions',
     );
   }
-
-  switch (op) {
-    case 'SELECT':
-    case 'QUERY':
-      if (table === undefined)
-        throw validationError(`${op} needs payload.sql (or payload.table for a table read)`);
-      return {
-        kind: 'select',
-        table,
-        where: where ?? {},
-        ...(payload.limit === undefined ? {} : { limit: payload.limit }),
-        ...(payload.offset === undefined ? {} : { offset: payload.offset }),
-      };
-    case 'EXECUTE':
-      throw validationError('EXECUTE needs payload.sql');
-    case 'INSERT':
-    case 'UPSERT': {
-      const data = requireData(op, table, payload.data);
-      return {
-        kind: 'insert',
-        table: requireTable(op, table),
-        data,
-        returning: toReturning(payload.returning),
-        ...(op === 'UPSERT' ? { upsert: payload.conflict_columns ?? [] } : {}),
-      };
-    }
-    case 'UPDATE':
-      return {
-        kind: 'update',
-        table: requireTable(op, table),
-        data: requireData(op, table, payload.data),
-        where: requireWhere(op, where),
-        returning: toReturning(payload.returning),
-      };
-    case 'DELETE':
-      return {
-        kind: 'delete',
-        table: requireTable(op, table),
-        where: requireWhere(op, where),
-        returning: toReturning(payload.returning),
-      };
-  }
+  if (rule.reads === undefined && (payload.limit !== undefined || payload.offset !== undefined))
+    throw notPaged(op);
+  return rule.fromTable({
+    op,
+    payload,
+    table: payload.table ?? payload.entity_type,
+    where: payload.where ?? payload.filters,
+  });
 }
 
-function requireTable(op: string, table: string | undefined): string {
-  if (table === undefined || table === '') throw validationError(`${op} needs payload.table`);
+function notPaged(op: string) {
+  return validationError(`limit and offset page a read (SELECT or QUERY), not ${op}`);
+}
+
+function requireTable(op: string, table: string | undefined, message = `${op} needs payload.table`): string {
+  if (table === undefined || table === '') throw validationError(message);
   return table;
 }
 
@@ -157,8 +210,10 @@ function requireWhere(op: string, where: Record<string, unknown> | undefined) {
   return where;
 }
 
+/** `null` is absent (the default); an empty list asks for no RETURNING. */
 function toReturning(value: string | readonly string[] | null | undefined): Returning {
-  if (value === undefined || value === null) return value;
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value) && value.length === 0) return null;
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
   if (list.length === 1 && list[0] === '*') return '*';
   if (list.length === 0 || list.some((c) => c === '' || c === '*')) {

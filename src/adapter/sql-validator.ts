@@ -32,11 +32,22 @@ export type StatementPolicy =
   | { readonly kind: 'execute'; readonly allowDdl: boolean }
   /** Inside an interactive transaction: as `execute`, plus SAVEPOINT, RELEASE and ROLLBACK TO. */
   | { readonly kind: 'transaction'; readonly allowDdl: boolean }
-  | { readonly kind: 'exact'; readonly node: 'InsertStmt' | 'UpdateStmt' | 'DeleteStmt' };
+  /** Exactly one INSERT / UPDATE / DELETE (`onConflict`: an INSERT with ON CONFLICT, the older dialect's UPSERT). */
+  | {
+      readonly kind: 'exact';
+      readonly node: 'InsertStmt' | 'UpdateStmt' | 'DeleteStmt';
+      readonly onConflict?: boolean;
+    };
 
 interface Parsed {
   readonly node: string;
   readonly writes: boolean;
+  /** A data-modifying WITH (any statement kind). */
+  readonly withWrites: boolean;
+  /** INSERT ... ON CONFLICT. */
+  readonly onConflict: boolean;
+  /** The statement's text without a trailing semicolon. */
+  readonly text: string;
   /** TransactionStmt's kind, e.g. TRANS_STMT_SAVEPOINT. */
   readonly transactionKind?: string;
 }
@@ -74,13 +85,20 @@ export class SqlValidator {
           );
         }
         return 'read';
-      case 'exact':
-        if (node !== policy.node) {
+      case 'exact': {
+        const expected = policy.onConflict
+          ? 'an INSERT ... ON CONFLICT statement'
+          : describe(policy.node, false);
+        if (node !== policy.node || (policy.onConflict === true && !parsed.onConflict)) {
+          throw validationError(`operation expects ${expected}, got ${describe(node, writes)}`);
+        }
+        if (parsed.withWrites) {
           throw validationError(
-            `operation expects ${describe(policy.node, false)}, got ${describe(node, writes)}`,
+            `operation expects ${expected} alone, got one with a data-modifying WITH; use EXECUTE`,
           );
         }
         return 'write';
+      }
       case 'transaction':
         if (node === 'TransactionStmt' && SAVEPOINT_KINDS.has(parsed.transactionKind ?? '')) return 'write';
         return this.check(sql, { kind: 'execute', allowDdl: policy.allowDdl });
@@ -100,6 +118,18 @@ export class SqlValidator {
     }
   }
 
+  /**
+   * A read with `limit` / `offset` applied: the checked statement as a subquery, so its own LIMIT,
+   * ORDER BY and parameters stay as they are. Call after `check` with a read policy.
+   */
+  paged(sql: string, page: { readonly limit?: number | undefined; readonly offset?: number | undefined }) {
+    const { text } = this.#parse(sql);
+    const limit = page.limit === undefined ? '' : ` LIMIT ${Math.floor(page.limit)}`;
+    const offset = page.offset === undefined ? '' : ` OFFSET ${Math.floor(page.offset)}`;
+    // The newline ends a trailing line comment of the statement.
+    return `SELECT * FROM (${text}\n) AS dbbridge_page${limit}${offset}`;
+  }
+
   #parse(sql: string): Parsed {
     const cached = this.#cache.get(sql);
     if (cached !== undefined) {
@@ -108,7 +138,7 @@ export class SqlValidator {
     }
     let result: Parsed | RequestRejected;
     try {
-      result = classify(parseSync(sql) as { stmts?: { stmt: ParseNode }[] });
+      result = classify(sql, parseSync(sql) as { stmts?: ParsedStatement[] });
     } catch (error) {
       result = error instanceof RequestRejected ? error : syntaxError(error);
     }
@@ -122,17 +152,36 @@ export class SqlValidator {
   }
 }
 
-function classify(tree: { stmts?: { stmt: ParseNode }[] }): Parsed {
+interface ParsedStatement {
+  readonly stmt: ParseNode;
+  /** Byte offsets in the UTF-8 text; a missing length runs to the end. */
+  readonly stmt_location?: number;
+  readonly stmt_len?: number;
+}
+
+function classify(sql: string, tree: { stmts?: ParsedStatement[] }): Parsed {
   const stmts = tree.stmts ?? [];
   if (stmts.length !== 1) {
     throw validationError(`expected exactly one SQL statement, got ${stmts.length}`);
   }
-  const stmt = (stmts[0] as { stmt: ParseNode }).stmt;
+  const parsed = stmts[0] as ParsedStatement;
+  const stmt = parsed.stmt;
   const node = Object.keys(stmt)[0] ?? 'unknown';
   const body = stmt[node] as ParseNode;
+  const withWrites = containsDml(body.withClause);
   // SELECT ... INTO creates a table; a data-modifying WITH writes.
-  const writes = node === 'SelectStmt' && (body.intoClause !== undefined || containsDml(body.withClause));
-  return node === 'TransactionStmt' ? { node, writes, transactionKind: String(body.kind) } : { node, writes };
+  const writes = node === 'SelectStmt' && (body.intoClause !== undefined || withWrites);
+  const bytes = Buffer.from(sql, 'utf8');
+  const start = parsed.stmt_location ?? 0;
+  const end = parsed.stmt_len ? start + parsed.stmt_len : bytes.length;
+  const result = {
+    node,
+    writes,
+    withWrites,
+    onConflict: node === 'InsertStmt' && body.onConflictClause !== undefined,
+    text: bytes.subarray(start, end).toString('utf8'),
+  };
+  return node === 'TransactionStmt' ? { ...result, transactionKind: String(body.kind) } : result;
 }
 
 function containsDml(value: unknown): boolean {

@@ -196,7 +196,7 @@ export class DatabaseEventClient implements AsyncDisposable {
   ): Promise<R | null> {
     const payload: RequestPayload = { operation_type: 'INSERT', table, data: encodeRecord(data) };
     if (options.returning !== undefined)
-      payload.returning = options.returning === null ? null : [options.returning].flat();
+      payload.returning = options.returning === null ? [] : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 
@@ -214,7 +214,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       where: encodeWhere(where),
     };
     if (options.returning !== undefined)
-      payload.returning = options.returning === null ? null : [options.returning].flat();
+      payload.returning = options.returning === null ? [] : [options.returning].flat();
     return (await this.request<R>(payload, options)).rows[0] ?? null;
   }
 
@@ -512,7 +512,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       command: typeof p.metadata.command === 'string' ? p.metadata.command : p.operation_type,
       fields,
       truncated: p.metadata.truncated === true,
-      executionTimeMs: p.execution_time_ms,
+      executionTimeMs: p.execution_time_precise_ms ?? p.execution_time_ms,
       correlationId,
       metadata: p.metadata,
       ...(p.transaction_id === undefined ? {} : { transactionId: p.transaction_id }),

@@ -1,4 +1,5 @@
 import '../require-node.js';
 
 export { AsyncpgConnection, connectAsyncpg } from './asyncpg.js';
+export { toPgError, withPgErrors } from './pg-error.js';
 export { BusPool, BusPoolClient, type PgQueryResult } from './pg-pool.js';

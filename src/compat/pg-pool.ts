@@ -1,6 +1,7 @@
 import { DatabaseEventClient, type QueryResult, type Transaction } from '../client/database-event-client.js';
 import type { DatabaseEventClientOptions } from '../client/options.js';
 import { encodeParams } from '../events/values.js';
+import { withPgErrors } from './pg-error.js';
 
 const ALL_ROWS = 1_000_000;
 
@@ -30,6 +31,7 @@ const ROLLBACK = /^\s*(ROLLBACK|ABORT)\s*;?\s*$/i;
 /**
  * A `pg.PoolClient` over the bus. `BEGIN` / `COMMIT` / `ROLLBACK` sent as text drive an interactive
  * transaction held by one adapter, so code written for a checked-out pg client works unchanged.
+ * PostgreSQL's errors are thrown as `pg.DatabaseError` (`err.code` is the SQLSTATE; see `toPgError`).
  */
 export class BusPoolClient {
   readonly #client: DatabaseEventClient;
@@ -39,10 +41,14 @@ export class BusPoolClient {
     this.#client = client;
   }
 
-  async query<R = Record<string, unknown>>(
+  query<R = Record<string, unknown>>(
     config: QueryConfig,
     values?: readonly unknown[],
   ): Promise<PgQueryResult<R>> {
+    return withPgErrors(() => this.#query<R>(config, values));
+  }
+
+  async #query<R>(config: QueryConfig, values?: readonly unknown[]): Promise<PgQueryResult<R>> {
     const text = typeof config === 'string' ? config : config.text;
     const params = (typeof config === 'string' ? values : (config.values ?? values)) ?? [];
     if (BEGIN.test(text)) {

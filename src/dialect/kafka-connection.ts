@@ -5,11 +5,18 @@ import type {
   Transaction,
   TransactionSettings,
 } from '../client/database-event-client.js';
+import { DatabaseError } from '../errors.js';
 import type { RequestPayload } from '../events/request.js';
 import { quoteIdent } from '../events/sql.js';
 import { encodeParams } from '../events/values.js';
 
 const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+/** "cannot execute ... in a read-only transaction". */
+const READ_ONLY_SQL_TRANSACTION = '25006';
+
+function asExecute(payload: RequestPayload): RequestPayload {
+  return { ...payload, operation_type: 'EXECUTE' };
+}
 
 /** One Kysely connection over the bus: a client plus, inside `db.transaction()`, the open transaction. */
 export class KafkaConnection implements DatabaseConnection {
@@ -23,14 +30,44 @@ export class KafkaConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return toKyselyResult(await this.#client.request<R>(this.#payload(compiledQuery), this.#callOptions()));
+    const payload = this.#payload(compiledQuery);
+    try {
+      return toKyselyResult(await this.#client.request<R>(payload, this.#callOptions()));
+    } catch (error) {
+      if (!this.#writesInRead(payload, error)) throw error;
+      return toKyselyResult(await this.#client.request<R>(asExecute(payload), this.#callOptions()));
+    }
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     // Rows arrive in the adapter's chunks (about 256 KiB each); Kysely's chunkSize has no say over Kafka messages.
-    for await (const rows of this.#client.stream<R>(this.#payload(compiledQuery), this.#callOptions())) {
-      yield { rows };
+    const payload = this.#payload(compiledQuery);
+    let yielded = false;
+    try {
+      for await (const rows of this.#client.stream<R>(payload, this.#callOptions())) {
+        yielded = true;
+        yield { rows };
+      }
+    } catch (error) {
+      if (yielded || !this.#writesInRead(payload, error)) throw error;
+      for await (const rows of this.#client.stream<R>(asExecute(payload), this.#callOptions()))
+        yield { rows };
     }
+  }
+
+  /**
+   * A plain SELECT that writes through a function (`nextval`, a volatile function that inserts)
+   * fails on the adapter's read-only connections with SQLSTATE 25006, having done nothing; it is
+   * sent again as EXECUTE, so it works as with `PostgresDialect`. Inside a transaction every
+   * statement already runs on the transaction's own connection.
+   */
+  #writesInRead(payload: RequestPayload, error: unknown): boolean {
+    return (
+      payload.operation_type === 'SELECT' &&
+      this.#transaction === undefined &&
+      error instanceof DatabaseError &&
+      error.sqlstate === READ_ONLY_SQL_TRANSACTION
+    );
   }
 
   async begin(settings: TransactionSettings): Promise<void> {
@@ -38,9 +75,15 @@ export class KafkaConnection implements DatabaseConnection {
     this.#transaction = await this.#client.beginTransaction(settings, this.#timeout());
   }
 
-  /** Ends the transaction; the id is forgotten whatever happens, so the connection is reusable. */
+  /**
+   * Ends the transaction; the id is forgotten whatever happens, so the connection is reusable.
+   * A rollback with no transaction open is a no-op, as PostgreSQL's ROLLBACK outside a transaction
+   * is: Kysely rolls back after a failed COMMIT (the transaction is already gone), and the COMMIT's
+   * own error (40001, a deferred constraint, a timeout) must be what reaches the caller.
+   */
   async end(action: 'commit' | 'rollback'): Promise<string> {
     const transaction = this.#transaction;
+    if (!transaction && action === 'rollback') return 'ROLLBACK';
     if (!transaction) throw new Error('no transaction is open on this connection');
     try {
       return action === 'commit'

@@ -30,7 +30,12 @@ export const CompletedPayload = z
     /** Rows as natural JSON objects (the seed's format). Empty when `text_rows` carries them. */
     rows: z.array(z.record(z.string(), z.unknown())),
     row_count: z.number().int().nonnegative(),
-    execution_time_ms: z.number().nonnegative(),
+    /** Addition, replies to INSERT / UPDATE / DELETE / UPSERT / EXECUTE: rows affected (= `row_count`), which the older dialect reads. */
+    rows_affected: z.number().int().nonnegative().optional(),
+    /** Whole milliseconds, as in the seed. */
+    execution_time_ms: z.number().int().nonnegative(),
+    /** Addition: the same figure to the microsecond. */
+    execution_time_precise_ms: z.number().nonnegative().optional(),
     metadata: z
       .object({
         cached: z.boolean(),

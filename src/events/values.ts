@@ -44,34 +44,71 @@ const asText: TextConverter = (text) => text;
 const asInt: TextConverter = (text) => Number.parseInt(text, 10);
 const asBool: TextConverter = (text) => text === 't';
 const asJson: TextConverter = (text) => JSON.parse(text);
-/** int8 and numeric become numbers when that loses nothing a JSON reader could use; else text. */
-const asNumber: TextConverter = (text) => {
-  const n = Number(text);
+
+/** `JSON.rawJSON` (Node 21+): a value that `JSON.stringify` writes as the given literal, unchanged. */
+const rawJson = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/**
+ * int8, numeric, float4 and float8: the JSON number literal of PostgreSQL's own text, digit for
+ * digit (no trip through a double), so a reader that parses decimals exactly gets PostgreSQL's
+ * value. `NaN`, `Infinity` and `-Infinity`, which no JSON number can hold, are the JSON strings
+ * `"NaN"`, `"Infinity"` and `"-Infinity"` (PostgreSQL's text), for every float and numeric column.
+ */
+const asExactNumber: TextConverter = (text) => {
+  if (!JSON_NUMBER.test(text)) return text;
+  if (rawJson !== undefined) return rawJson(text);
+  const n = Number(text); // runtimes without JSON.rawJSON: exact up to 2^53 and 17 digits only
   return Number.isFinite(n) ? n : text;
 };
-const asBigInt: TextConverter = (text) => {
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : text;
-};
-/** `2025-10-30 10:00:00.5+02` -> `2025-10-30T10:00:00.5+02:00` (ISO 8601, full precision). */
+
+/**
+ * Timestamps (and dates) as ISO 8601: `2025-10-30 10:00:00.5+02` -> `2025-10-30T10:00:00.5+02:00`,
+ * full precision, the offset as hours:minutes (PostgreSQL's seconds, if any, kept). Years outside
+ * 0001-9999 use ISO 8601's expanded form with a sign and six digits, as ECMAScript's `Date` reads
+ * it, and astronomical numbering for BC (1 BC is `+000000`, 44 BC is `-000043`).
+ * `infinity` and `-infinity` have no ISO form: they stay PostgreSQL's strings.
+ */
 const asIsoTimestamp: TextConverter = (text) => {
-  const iso = text.replace(' ', 'T');
-  return /[+-]\d\d$/.test(iso) ? `${iso}:00` : iso;
+  const match = /^(\d{4,})-(\d\d-\d\d)(?: (\d\d:\d\d:\d\d(?:\.\d+)?))?([+-]\d\d(?::\d\d){0,2})?( BC)?$/.exec(
+    text,
+  );
+  if (match === null) return text; // infinity, -infinity
+  const [, yearText, monthDay, time, offset, bc] = match as unknown as [
+    string,
+    string,
+    string,
+    string?,
+    string?,
+    string?,
+  ];
+  let year = Number(yearText);
+  if (bc !== undefined) year = 1 - year;
+  const yearOut =
+    year >= 1 && year <= 9999
+      ? yearText.padStart(4, '0')
+      : `${year < 0 ? '-' : '+'}${String(Math.abs(year)).padStart(6, '0')}`;
+  const zone = offset === undefined ? '' : offset.length === 3 ? `${offset}:00` : offset;
+  return `${yearOut}-${monthDay}${time === undefined ? '' : `T${time}`}${zone}`;
 };
+/** time with time zone: `10:00:00+02` -> `10:00:00+02:00`. */
+const asIsoTimeTz: TextConverter = (text) => (/[+-]\d\d$/.test(text) ? `${text}:00` : text);
 
 const NATURAL_SCALARS = new Map<number, TextConverter>([
   [16, asBool],
-  [20, asBigInt],
+  [20, asExactNumber],
   [21, asInt],
   [23, asInt],
   [26, asInt],
-  [700, asNumber],
-  [701, asNumber],
-  [1700, asNumber],
+  [700, asExactNumber],
+  [701, asExactNumber],
+  [1700, asExactNumber],
   [114, asJson],
   [3802, asJson],
   [1114, asIsoTimestamp],
   [1184, asIsoTimestamp],
+  [1082, asIsoTimestamp],
+  [1266, asIsoTimeTz],
 ]);
 
 /** Array type OID -> element type OID, for the element types that convert. */
@@ -93,6 +130,7 @@ const ARRAY_ELEMENTS = new Map<number, number>([
   [1014, 1042],
   [2951, 2950],
   [1182, 1082],
+  [1270, 1266],
   [1001, 17],
 ]);
 

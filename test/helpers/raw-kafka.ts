@@ -32,14 +32,16 @@ export async function rawKafka(name: string) {
     },
     /** Collects every message of the topics from the beginning, parsed as JSON. */
     async collect(topics: string[]) {
-      const received: { topic: string; partition: number; value: Record<string, unknown> }[] = [];
+      const received: { topic: string; partition: number; value: Record<string, unknown>; text: string }[] =
+        [];
       const consumer = kafka.consumer({ groupId: `raw-${name}-${Date.now()}`, maxWaitTimeInMs: 100 });
       consumers.push(consumer);
       await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: true });
       await consumer.run({
         eachMessage: async ({ topic, partition, message }) => {
-          received.push({ topic, partition, value: JSON.parse(message.value?.toString() ?? 'null') });
+          const text = message.value?.toString() ?? 'null';
+          received.push({ topic, partition, value: JSON.parse(text), text });
         },
       });
       return {

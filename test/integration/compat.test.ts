@@ -1,7 +1,15 @@
 /** Drop-in facades: asyncpg-style and pg.Pool-style calls over the bus, checked against direct pg. */
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AsyncpgConnection, BusPool, connectAsyncpg } from '../../src/index.js';
+import {
+  type AsyncpgConnection,
+  BusPool,
+  connectAsyncpg,
+  DatabaseError,
+  TimeoutError,
+  toPgError,
+} from '../../src/index.js';
 import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
 
 let bridge: Bridge;
@@ -116,5 +124,50 @@ describe('pg.Pool-style facade', () => {
         ])
       ).rows,
     ).toEqual([{ status: 'committed' }]);
+  });
+
+  it("PostgreSQL's errors are pg's own DatabaseError: err.code is the SQLSTATE, fields as pg has them", async () => {
+    const id = randomUUID();
+    const insert =
+      'INSERT INTO agent_execution_logs (execution_id, agent_name, correlation_id) VALUES ($1, $2, $1)';
+    await bridge.pg.query(insert, [id, name]);
+    const failure = async (run: () => Promise<unknown>) => {
+      try {
+        await run();
+      } catch (error) {
+        return error as pg.DatabaseError;
+      }
+      throw new Error('expected a failure');
+    };
+    const fields = (e: pg.DatabaseError) => ({
+      instance: e instanceof pg.DatabaseError,
+      code: e.code,
+      message: e.message,
+      severity: e.severity,
+      detail: e.detail,
+      constraint: e.constraint,
+      table: e.table,
+    });
+    const expected = fields(await failure(() => bridge.pg.query(insert, [id, name])));
+    expect(expected).toMatchObject({
+      instance: true,
+      code: '23505',
+      constraint: 'agent_execution_logs_pkey',
+    });
+    expect(fields(await failure(() => pool.query(insert, [id, name])))).toEqual(expected);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inTx = await failure(() => client.query(insert, [id, name]));
+      expect(fields(inTx)).toEqual(expected);
+      expect((inTx as Error).cause).toBeInstanceOf(DatabaseError);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    const syntax = await failure(() => pool.query('SELET 1'));
+    expect([syntax instanceof pg.DatabaseError, syntax.code, syntax.position]).toEqual([true, '42601', '1']);
+    // Not PostgreSQL's: left as dbbridge's own errors.
+    expect(toPgError(new TimeoutError(5))).toBeInstanceOf(TimeoutError);
   });
 });

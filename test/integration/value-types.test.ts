@@ -148,11 +148,10 @@ describe('a matrix of column types', () => {
       options: { row_format: 'objects' },
     });
     expect(result.fields).toEqual([]);
-    expect(result.rows[0]).toMatchObject({
-      c_float8: 1.0000001,
-      c_numeric_scale: 0.9234,
-      c_int8: '9007199254740993',
-    });
+    expect(result.rows[0]).toMatchObject({ c_float8: 1.0000001, c_numeric_scale: 0.9234 });
+    // A JSON number literal of PostgreSQL's digits (wire-format.test.ts checks the reply text);
+    // JSON.parse makes it the nearest double: exact int8 in TypeScript is the default row format's.
+    expect(result.rows[0]?.c_int8).toBe(Number(9007199254740993n));
   });
 });
 

@@ -219,3 +219,135 @@ describe('garbage on the request topic', () => {
     expect(after.failed - before.failed).toBe(2);
   });
 });
+
+/** The older Python client: every optional field present, `null` when unset. */
+function olderRequest(payload: Record<string, unknown>) {
+  return seedRequest({
+    entity_type: null,
+    query: null,
+    params: null,
+    filters: {},
+    limit: null,
+    offset: null,
+    data: null,
+    returning: null,
+    options: null,
+    ...payload,
+  });
+}
+
+async function roundTrip(request: { correlationId: string; json: string }) {
+  await raw.send(bridge.topics.requested, request.json);
+  return replies.waitFor((m) => m.value.correlation_id === request.correlationId);
+}
+
+describe('the older Python dialect, with null for every unset field', () => {
+  it('QUERY with SQL: null fields are absent; limit and offset page the rows', async () => {
+    const sql = 'SELECT n FROM generate_series(1, 5) AS n ORDER BY n';
+    const all = await roundTrip(olderRequest({ operation_type: 'QUERY', query: sql }));
+    expect(all.topic).toBe(bridge.topics.completed);
+    expect(CompletedEnvelope.parse(all.value).payload.rows).toEqual([1, 2, 3, 4, 5].map((n) => ({ n })));
+    const one = await roundTrip(olderRequest({ operation_type: 'QUERY', query: sql, limit: 1 }));
+    expect(CompletedEnvelope.parse(one.value).payload).toMatchObject({ rows: [{ n: 1 }], row_count: 1 });
+    const page = await roundTrip(
+      olderRequest({ operation_type: 'QUERY', query: `${sql} -- trailing comment`, limit: 2, offset: 3 }),
+    );
+    expect(CompletedEnvelope.parse(page.value).payload.rows).toEqual([{ n: 4 }, { n: 5 }]);
+    const table = await roundTrip(
+      olderRequest({
+        operation_type: 'QUERY',
+        entity_type: 'agent_routing_decisions',
+        filters: { selected_agent: agentName },
+        limit: 1,
+      }),
+    );
+    expect(CompletedEnvelope.parse(table.value).payload.rows).toHaveLength(1);
+  });
+
+  it('INSERT, UPSERT, UPDATE and DELETE with SQL in query and the table in entity_type run that SQL and reply rows_affected', async () => {
+    const id = randomUUID();
+    const write = async (operation_type: string, query: string, params: unknown[]) => {
+      const reply = await roundTrip(
+        olderRequest({ operation_type, query, params, entity_type: 'agent_execution_logs' }),
+      );
+      expect(reply.topic, JSON.stringify(reply.value)).toBe(bridge.topics.completed);
+      return CompletedEnvelope.parse(reply.value).payload;
+    };
+    const status = async () =>
+      (await bridge.pg.query('SELECT status FROM agent_execution_logs WHERE execution_id = $1', [id])).rows;
+
+    expect(
+      await write(
+        'INSERT',
+        'INSERT INTO agent_execution_logs (execution_id, correlation_id, agent_name, status) VALUES ($1, $1, $2, $3)',
+        [id, agentName, 'in_progress'],
+      ),
+    ).toMatchObject({ operation_type: 'INSERT', row_count: 1, rows_affected: 1, rows: [] });
+    expect(await status()).toEqual([{ status: 'in_progress' }]);
+
+    const upsert = await write(
+      'UPSERT',
+      `INSERT INTO agent_execution_logs (execution_id, correlation_id, agent_name, status) VALUES ($1, $1, $2, $3)
+       ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status RETURNING status`,
+      [id, agentName, 'upserted'],
+    );
+    expect(upsert).toMatchObject({ rows: [{ status: 'upserted' }], rows_affected: 1 });
+
+    expect(
+      await write('UPDATE', 'UPDATE agent_execution_logs SET status = $2 WHERE execution_id = $1', [
+        id,
+        'success',
+      ]),
+    ).toMatchObject({ rows_affected: 1 });
+    expect(await status()).toEqual([{ status: 'success' }]);
+
+    expect(
+      await write('DELETE', 'DELETE FROM agent_execution_logs WHERE execution_id = $1', [id]),
+    ).toMatchObject({ rows_affected: 1, row_count: 1 });
+    expect(await status()).toEqual([]);
+  });
+
+  it('SQL of the wrong kind is refused, and every failed reply of a request with SQL names it in metadata.sql', async () => {
+    const cases = [
+      { operation_type: 'UPSERT', query: "INSERT INTO agent_execution_logs (agent_name) VALUES ('x')" },
+      { operation_type: 'DELETE', query: 'UPDATE agent_execution_logs SET status = status' },
+      { operation_type: 'QUERY', query: 'SELECT 1', limit: -1 },
+      { operation_type: 'INSERT', query: 'INSERT INTO no_such_table VALUES (1)' },
+    ];
+    for (const payload of cases) {
+      const reply = await roundTrip(olderRequest({ ...payload, entity_type: 'agent_execution_logs' }));
+      expect(reply.topic).toBe(bridge.topics.failed);
+      const failed = FailedEnvelope.parse(reply.value).payload;
+      expect(failed.metadata.sql, JSON.stringify(failed)).toBe(payload.query);
+      expect(failed.error).toBe(failed.error_message);
+    }
+    const batch = seedRequest({
+      operation_type: 'BATCH',
+      statements: [{ sql: 'SELECT 1' }, { sql: 'SELECT 1/0' }],
+    });
+    const failedBatch = FailedEnvelope.parse((await roundTrip(batch)).value).payload;
+    expect(failedBatch).toMatchObject({ statement_index: 1, metadata: { sql: 'SELECT 1/0' } });
+  });
+});
+
+describe("seed-format values are PostgreSQL's, unaltered", () => {
+  it('numeric and int8 are exact JSON number literals; NaN and infinities are strings; execution_time_ms is whole', async () => {
+    const reply = await roundTrip(
+      seedRequest({
+        operation_type: 'SELECT',
+        sql: `SELECT 123456789012345678901234567890.123456789::numeric AS wide, 0.9200::numeric(6,4) AS scaled,
+                     42::int8 AS small, 9223372036854775807::int8 AS big, 'NaN'::numeric AS nan,
+                     '-Infinity'::float8 AS minf, 1.0000001::float4 AS f4,
+                     'infinity'::timestamptz AS inf_ts, '0044-03-15 12:00:00+00 BC'::timestamptz AS bc`,
+      }),
+    );
+    expect(reply.text).toContain(
+      '{"wide":123456789012345678901234567890.123456789,"scaled":0.9200,"small":42,"big":9223372036854775807,' +
+        '"nan":"NaN","minf":"-Infinity","f4":1.0000001,"inf_ts":"infinity","bc":"-000043-03-15T12:00:00+00:00"}',
+    );
+    const payload = CompletedEnvelope.parse(reply.value).payload;
+    expect(Number.isInteger(payload.execution_time_ms)).toBe(true);
+    expect(payload.execution_time_precise_ms).toBeGreaterThanOrEqual(0);
+    expect(payload.rows_affected).toBeUndefined();
+  });
+});

@@ -20,7 +20,7 @@ describe('encodeParam', () => {
 });
 
 describe('naturalRows (seed format)', () => {
-  it('turns PostgreSQL text into natural JSON per type', () => {
+  it("turns PostgreSQL text into natural JSON per type; numbers are PostgreSQL's own digits on the wire", () => {
     const columns = [
       { name: 'n', type_oid: 1700 },
       { name: 'i8', type_oid: 20 },
@@ -32,6 +32,9 @@ describe('naturalRows (seed format)', () => {
       { name: 'nums', type_oid: 1231 },
       { name: 'u', type_oid: 2950 },
       { name: 'nul', type_oid: 25 },
+      { name: 'wide', type_oid: 1700 },
+      { name: 'f4', type_oid: 700 },
+      { name: 'f8', type_oid: 701 },
     ];
     const [row] = naturalRows(columns, [
       [
@@ -45,20 +48,47 @@ describe('naturalRows (seed format)', () => {
         '{1.5,2}',
         'a1b2',
         null,
+        '123456789012345678901234567890.123456789',
+        '1.0000001',
+        '1e+300',
       ],
     ]);
-    expect(row).toEqual({
-      n: 0.92,
-      i8: 42,
-      big: '9223372036854775807',
-      b: true,
-      j: { a: [1] },
-      ts: '2025-10-30T10:00:00.123456+02:00',
-      arr: ['a', 'b c', null],
-      nums: [1.5, 2],
-      u: 'a1b2',
-      nul: null,
-    });
+    expect(JSON.stringify(row)).toBe(
+      '{"n":0.9200,"i8":42,"big":9223372036854775807,"b":true,"j":{"a":[1]},' +
+        '"ts":"2025-10-30T10:00:00.123456+02:00","arr":["a","b c",null],"nums":[1.5,2],"u":"a1b2",' +
+        '"nul":null,"wide":123456789012345678901234567890.123456789,"f4":1.0000001,"f8":1e+300}',
+    );
+  });
+
+  it('NaN and ±Infinity of float and numeric columns are the strings PostgreSQL writes', () => {
+    const columns = [700, 701, 1700, 1231].map((type_oid, i) => ({ name: `c${i}`, type_oid }));
+    const rows = naturalRows(columns, [
+      ['NaN', 'Infinity', '-Infinity', '{NaN,1.5,Infinity}'],
+      ['-0', '-1.5e-07', '-12.50', '{}'],
+    ]);
+    expect(JSON.stringify(rows)).toBe(
+      '[{"c0":"NaN","c1":"Infinity","c2":"-Infinity","c3":["NaN",1.5,"Infinity"]},' +
+        '{"c0":-0,"c1":-1.5e-07,"c2":-12.50,"c3":[]}]',
+    );
+  });
+
+  it('timestamps and dates are ISO 8601; infinity stays; BC and years past 9999 use expanded years', () => {
+    const column = (type_oid: number) => [{ name: 'v', type_oid }];
+    const iso = (type_oid: number, text: string) => naturalRows(column(type_oid), [[text]])[0]?.v;
+    expect(iso(1184, '2025-10-30 10:00:00+00')).toBe('2025-10-30T10:00:00+00:00');
+    expect(iso(1184, '2025-10-30 10:00:00.5+05:30')).toBe('2025-10-30T10:00:00.5+05:30');
+    expect(iso(1184, '1900-01-01 00:00:00+00:53:28')).toBe('1900-01-01T00:00:00+00:53:28');
+    expect(iso(1114, '2025-10-30 10:00:00.123456')).toBe('2025-10-30T10:00:00.123456');
+    expect(iso(1184, 'infinity')).toBe('infinity');
+    expect(iso(1114, '-infinity')).toBe('-infinity');
+    expect(iso(1184, '0044-03-15 12:00:00+00 BC')).toBe('-000043-03-15T12:00:00+00:00');
+    expect(iso(1184, '0001-01-01 00:00:00+00 BC')).toBe('+000000-01-01T00:00:00+00:00');
+    expect(iso(1184, '10000-01-01 00:00:00+00')).toBe('+010000-01-01T00:00:00+00:00');
+    expect(iso(1082, '0044-03-15 BC')).toBe('-000043-03-15');
+    expect(iso(1082, '2025-10-30')).toBe('2025-10-30');
+    expect(iso(1266, '10:00:00+02')).toBe('10:00:00+02:00');
+    // ECMAScript reads the expanded years as the same instants.
+    expect(new Date('-000043-03-15T12:00:00+00:00').getUTCFullYear()).toBe(-43);
   });
 
   it('a later column of the same name wins, as in pg', () => {
