@@ -16,6 +16,9 @@ export { type TopicNames, topicNames } from './events/topics.js';
 export { jsonLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
   ensureTopics,
+  type KafkaSasl,
+  type KafkaSecurity,
+  type KafkaTls,
   KafkaTransport,
   type KafkaTransportOptions,
   RequestReply,
