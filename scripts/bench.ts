@@ -6,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { DatabaseEventClient } from '../src/client/index.js';
-import { assertNodeVersion, readEnv } from '../src/env.js';
+import { assertNodeVersion, kafkaSecurityFromEnv, readEnv } from '../src/env.js';
 import { type TopicNames, topicNames } from '../src/events/topics.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
 import { PlatformaticTransport } from '../src/transport/platformatic-transport.js';
+import { kafkajsSecurity } from '../src/transport/security.js';
 import type { Transport } from '../src/transport/types.js';
 import { AdapterProcess } from './bench/adapter-process.js';
 import { KafkaTap, measureBreakdown, measureKafkaHop } from './bench/breakdown.js';
@@ -81,6 +82,14 @@ function gitDescribe(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * TLS and SASL of the bench's Kafka clients (`KAFKA_SECURITY_PROTOCOL`, ...): against a secured
+ * cluster the bench needs a principal that may create and delete its run's topics and groups.
+ */
+function kafkaSecurity() {
+  return kafkaSecurityFromEnv(readEnv());
 }
 
 function stackPids(env: NodeJS.ProcessEnv): { kafka?: number | undefined; postgres?: number | undefined } {
@@ -369,6 +378,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
     clientId: 'dbbridge-bench',
     brokers: stack.kafkaBootstrapServers.split(','),
     logLevel: logLevel.NOTHING,
+    ...kafkajsSecurity(kafkaSecurity()),
   }).admin();
   await admin.connect();
   try {
@@ -420,6 +430,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
       transport = new PlatformaticTransport({
         brokers: stack.kafkaBootstrapServers.split(','),
         clientId: 'bench',
+        ...(kafkaSecurity() ? { security: kafkaSecurity() } : {}),
       });
       clientTransports.push(transport);
     }
@@ -466,6 +477,7 @@ async function tearDown(res: Resources): Promise<void> {
       clientId: 'dbbridge-bench',
       brokers: stack.kafkaBootstrapServers.split(','),
       logLevel: logLevel.NOTHING,
+      ...kafkajsSecurity(kafkaSecurity()),
     }).admin();
     try {
       await admin.connect();
@@ -516,7 +528,7 @@ async function main(): Promise<number> {
       profiled = await runProfile(h);
     } else {
       if (config.phases.has('breakdown')) {
-        const tap = new KafkaTap(kafkaServers, h.topics, h.runTag);
+        const tap = new KafkaTap(kafkaServers, h.topics, h.runTag, kafkaSecurity());
         await tap.start();
         try {
           await openLoop({
@@ -548,6 +560,7 @@ async function main(): Promise<number> {
           if (interrupted) break;
           const b = await measureKafkaHop({
             bootstrapServers: kafkaServers,
+            security: kafkaSecurity(),
             topic: `${h.runTag}.bench-hop-${rate}`,
             rate,
             durationMs: config.breakdownSeconds * 1000,

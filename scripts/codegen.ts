@@ -5,7 +5,7 @@ import { PostgresDialect as CodegenPostgresDialect, generate } from 'kysely-code
 import pg from 'pg';
 import { DatabaseEventClient } from '../src/client/index.js';
 import { KafkaDialect } from '../src/dialect/index.js';
-import { assertNodeVersion, readEnvWithStack } from '../src/env.js';
+import { assertNodeVersion, kafkaSecurityFromEnv, readEnvWithStack } from '../src/env.js';
 import { isMain, repoRoot } from './stack/process.js';
 
 /** The tables whose types dbbridge generates (the `omninode_bridge` tables). */
@@ -61,9 +61,11 @@ async function main(): Promise<void> {
   if (viaBus) {
     if (!env.KAFKA_BOOTSTRAP_SERVERS)
       throw new Error('--via-bus needs KAFKA_BOOTSTRAP_SERVERS and a running adapter');
+    const security = kafkaSecurityFromEnv(env);
     const client = new DatabaseEventClient({
       bootstrapServers: env.KAFKA_BOOTSTRAP_SERVERS,
       topicEnv: env.DBBRIDGE_ENV,
+      ...(security ? { security } : {}),
     });
     await client.start();
     try {

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { assertNodeVersion, type Env, readEnv } from '../src/env.js';
+import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnv } from '../src/env.js';
 import { topicNames } from '../src/events/topics.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
+import { type KafkaSecurity, kafkajsSecurity } from '../src/transport/security.js';
 import { migrate } from './migrate.js';
 import {
   ensureKafkaJars,
@@ -15,6 +16,14 @@ import {
 } from './stack/kafka.js';
 import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
 import { isAlive, isMain, processStartTime, resolveStateDir } from './stack/process.js';
+import {
+  createBridgeAcls,
+  ensureSecureMaterial,
+  type SecureMaterial,
+  secureClientEnv,
+  secureClientSecurity,
+  writeUserEnvFiles,
+} from './stack/secure.js';
 
 export interface StackUpResult {
   readonly kafkaBootstrapServers: string;
@@ -23,6 +32,8 @@ export interface StackUpResult {
   readonly startedKafka: boolean;
   /** Whether this run is to stop PostgreSQL when it ends (it started it, or took over a leftover). */
   readonly startedPostgres: boolean;
+  /** Secured mode: the CA, certificates and users' passwords (`<stateDir>/kafka-secure/`). */
+  readonly secure?: SecureMaterial;
 }
 
 export interface StackOptions {
@@ -42,6 +53,11 @@ export interface StackUpOptions extends StackOptions {
   readonly signal?: AbortSignal;
   /** Progress and reports, one line each. Default: standard error. */
   readonly report?: (line: string) => void;
+  /**
+   * Secured broker (`stack:up -- --secure`): SASL_SSL with certificates generated into the state dir,
+   * SCRAM users admin, adapter, service-a, service-b, StandardAuthorizer with ACLs. Default false.
+   */
+  readonly secure?: boolean;
 }
 
 export interface StackDownOptions extends StackOptions {
@@ -138,15 +154,26 @@ async function kafkaUp(
   env: Env,
   state: State,
   options: StackUpOptions,
-): Promise<{ servers: string; started: boolean }> {
-  if (env.KAFKA_BOOTSTRAP_SERVERS !== undefined)
-    return { servers: env.KAFKA_BOOTSTRAP_SERVERS, started: false };
+): Promise<{ servers: string; started: boolean; secure?: SecureMaterial; admin?: KafkaSecurity }> {
+  if (env.KAFKA_BOOTSTRAP_SERVERS !== undefined) {
+    const admin = kafkaSecurityFromEnv(env);
+    return { servers: env.KAFKA_BOOTSTRAP_SERVERS, started: false, ...(admin ? { admin } : {}) };
+  }
   const servers = `127.0.0.1:${env.DBBRIDGE_KAFKA_PORT}`;
+  const secure = options.secure ? await ensureSecureMaterial(state.stateDir) : undefined;
+  const admin = secure ? secureClientSecurity(secure, 'admin') : undefined;
+  const mode = { ...(secure ? { secure, admin } : {}) };
   const running = runningKafka(state.stateDir);
   if (running !== undefined) {
+    const { properties, logFile } = kafkaFiles(state.stateDir);
+    const runningSecure = readFileSync(properties, 'utf8').includes('SASL_SSL://');
+    if (runningSecure !== (secure !== undefined))
+      throw new Error(
+        `a ${runningSecure ? 'secured (SASL_SSL)' : 'open (PLAINTEXT)'} Kafka broker runs (pid ${running}); \`npm run stack:down\` stops it before a ${secure ? 'secured' : 'open'} one can start`,
+      );
     const owned = claim(state, 'kafka', running, options);
-    await waitForKafka(servers, running, kafkaFiles(state.stateDir).logFile, options.signal);
-    return { servers, started: owned };
+    await waitForKafka(servers, running, logFile, options.signal, admin);
+    return { servers, started: owned, ...mode };
   }
   await ensureKafkaJars(state.stateDir, env.DBBRIDGE_KAFKA_VERSION);
   options.signal?.throwIfAborted();
@@ -158,11 +185,12 @@ async function kafkaUp(
     controllerPort: env.DBBRIDGE_KAFKA_CONTROLLER_PORT,
     signal: options.signal,
     onSpawn: () => writeOwner(state.stateDir, 'kafka', options),
+    ...(secure ? { secure } : {}),
   });
   (options.report ?? console.error)(
-    `Kafka ${env.DBBRIDGE_KAFKA_VERSION}: ready in ${Date.now() - startedAt} ms (pid ${pid})`,
+    `Kafka ${env.DBBRIDGE_KAFKA_VERSION}${secure ? ' (secured: SASL_SSL, SCRAM, ACLs)' : ''}: ready in ${Date.now() - startedAt} ms (pid ${pid})`,
   );
-  return { servers, started: !options.keep };
+  return { servers, started: !options.keep, ...mode };
 }
 
 async function postgresUp(
@@ -223,14 +251,23 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     if (kafka.status === 'rejected') throw kafka.reason;
     if (postgres.status === 'rejected') throw postgres.reason;
     options.signal?.throwIfAborted();
+    const { secure } = kafka.value;
     const admin = new Kafka({
       clientId: 'dbbridge-stack',
       brokers: kafka.value.servers.split(','),
       logLevel: logLevel.NOTHING, // failures are thrown; retries on the way are noise
+      ...kafkajsSecurity(kafka.value.admin),
     }).admin();
     await admin.connect();
     try {
       await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), { requestPartitions: 12, replyPartitions: 24 });
+      if (secure) {
+        await createBridgeAcls(admin, env.DBBRIDGE_ENV, {
+          adapters: ['adapter'],
+          adapterGroup: env.DBBRIDGE_ADAPTER_GROUP,
+          services: ['service-a', 'service-b'],
+        });
+      }
       // A coordinator lookup makes a fresh broker create __consumer_offsets now, so the first consumer
       // group of a test does not wait for it (and kafkajs does not log "coordinator not available").
       await admin.describeGroups(['dbbridge-stack-warm-up']);
@@ -239,15 +276,22 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     }
     options.signal?.throwIfAborted();
     await migrate(postgres.value.url);
+    // Secured: the adapter's credentials (`npm run adapter` reads this file); services' in <user>.env.
+    const security = secure
+      ? Object.entries(secureClientEnv(secure, 'adapter')).map(([k, v]) => `${k}=${v}\n`)
+      : [];
+    if (secure) writeUserEnvFiles(secure, kafka.value.servers, env.DBBRIDGE_ENV);
     writeFileSync(
       state.stackEnvFile,
-      `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${postgres.value.url}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n`,
+      `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${postgres.value.url}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n${security.join('')}`,
+      { mode: 0o600 },
     );
     return {
       kafkaBootstrapServers: kafka.value.servers,
       databaseUrl: postgres.value.url,
       startedKafka: kafka.value.started,
       startedPostgres: postgres.value.started,
+      ...(secure ? { secure } : {}),
     };
   } catch (error) {
     await stopOwned();
@@ -325,9 +369,9 @@ function printStatus(): void {
   else if (kafka.pid !== undefined || postgres.pid !== undefined) out('`npm run stack:down` stops it.');
 }
 
-/** `postgres://user:secret@host` -> `postgres://user:***@host`, for printing. */
+/** `postgres://user:secret@host` -> `postgres://user:***@host`, `KAFKA_SASL_PASSWORD=***`, for printing. */
 function redact(text: string): string {
-  return text.replace(/(\/\/[^:/@\s]+:)[^@\s]+@/g, '$1***@');
+  return text.replace(/(\/\/[^:/@\s]+:)[^@\s]+@/g, '$1***@').replace(/^(KAFKA_SASL_PASSWORD=).*$/gm, '$1***');
 }
 
 if (isMain(import.meta.url)) {
@@ -335,14 +379,19 @@ if (isMain(import.meta.url)) {
   const command = process.argv[2];
   try {
     if (command === 'up') {
-      await stackUp({ keep: true, command: 'stack up' });
+      const secure = process.argv.includes('--secure');
+      const up = await stackUp({ keep: true, command: 'stack up', secure });
       process.stdout.write(redact(readFileSync(stateOf(readEnv()).stackEnvFile, 'utf8')));
+      if (up.secure)
+        process.stdout.write(
+          `# secured: each user's variables (passwords included, mode 600) are in ${up.secure.dir}/<user>.env\n#   set -a; . ${up.secure.dir}/service-a.env; set +a\n`,
+        );
     } else if (command === 'down') {
       await stackDown();
     } else if (command === 'status') {
       printStatus();
     } else {
-      console.error('usage: tsx scripts/stack.ts up|down|status');
+      console.error('usage: tsx scripts/stack.ts up [--secure]|down|status');
       process.exitCode = 2;
     }
   } catch (error) {

@@ -2,17 +2,66 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { ConfigurationError } from './errors.js';
 import {
   LOCAL_STACK_KAFKA_CONTROLLER_PORT,
   LOCAL_STACK_KAFKA_PORT,
   LOCAL_STACK_PG_PORT,
 } from './local-stack.js';
 import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from './transport/create-transport.js';
+import {
+  type KafkaSecurity,
+  type KafkaTls,
+  SASL_MECHANISMS,
+  SECURITY_PROTOCOLS,
+} from './transport/security.js';
 
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
 const int = (min: number) => z.coerce.number().int().min(min);
+const upper = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.trim().toUpperCase() : v), z.enum(values));
+
+/**
+ * How clients, the adapter, codegen and bench reach a secured Kafka (names as Kafka's own
+ * `security.protocol`, `sasl.mechanism`, `ssl.*` settings). `kafkaSecurityFromEnv` turns them into
+ * the transports' `security` option. Unset: PLAINTEXT, as the local stack's default broker.
+ */
+export const KafkaSecurityEnv = z.object({
+  KAFKA_SECURITY_PROTOCOL: upper(SECURITY_PROTOCOLS)
+    .default('PLAINTEXT')
+    .describe('PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL.'),
+  KAFKA_SASL_MECHANISM: upper(SASL_MECHANISMS)
+    .optional()
+    .describe('PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER; required with SASL_*.'),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional().describe('SASL user name (PLAIN, SCRAM).'),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional().describe('SASL password (PLAIN, SCRAM); never logged.'),
+  KAFKA_SASL_OAUTHBEARER_TOKEN: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('OAUTHBEARER: the bearer token (a static one; pass a token provider in code to refresh).'),
+  KAFKA_SSL_CA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "PEM files: CA of the brokers' certificates (default: Node's CAs), client certificate and key (mutual TLS).",
+    ),
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional().describe('PEM file: client certificate (mutual TLS).'),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional().describe('PEM file: client key (mutual TLS).'),
+  KAFKA_SSL_KEY_PASSWORD: z.string().min(1).optional().describe('Password of the client key file.'),
+  KAFKA_SSL_SERVER_NAME: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Name the brokers' certificates must carry, when it is not the bootstrap host."),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: flag
+    .default(true)
+    .describe("Verify the brokers' certificates (default true)."),
+});
+export type KafkaSecurityEnv = z.infer<typeof KafkaSecurityEnv>;
 
 /**
  * Every environment variable dbbridge reads, in one place, each with its description (`dbbridge
@@ -101,6 +150,7 @@ export const Env = z.object({
     .string()
     .default('4.1.1')
     .describe('Kafka version the local stack fetches from Maven Central.'),
+  ...KafkaSecurityEnv.shape,
 });
 export type Env = z.infer<typeof Env>;
 
@@ -129,21 +179,121 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
     KAFKA_BOOTSTRAP_SERVERS: source.KAFKA_BOOTSTRAP_SERVERS || stack.KAFKA_BOOTSTRAP_SERVERS,
     DATABASE_URL: source.DATABASE_URL || stack.DATABASE_URL,
     DBBRIDGE_ENV: source.DBBRIDGE_ENV || stack.DBBRIDGE_ENV,
+    // A secured stack (`stack:up -- --secure`) names its protocol, CA and the adapter's credentials.
+    ...(source.KAFKA_BOOTSTRAP_SERVERS || source.KAFKA_SECURITY_PROTOCOL
+      ? {}
+      : Object.fromEntries(Object.entries(stack).filter(([k]) => k in KafkaSecurityEnv.shape))),
   });
 }
 
 export { assertNodeVersion } from './node-version.js';
 
+/**
+ * The transports' `security` option from the `KAFKA_SECURITY_*`, `KAFKA_SASL_*` and `KAFKA_SSL_*`
+ * variables (undefined for PLAINTEXT). Reads the PEM files; a missing setting, an unreadable file or a
+ * setting that the protocol would ignore is a `ConfigurationError` naming the variable (never a value).
+ */
+export function kafkaSecurityFromEnv(
+  env: KafkaSecurityEnv,
+  readFile: (path: string) => Buffer = (path) => readFileSync(path),
+): KafkaSecurity | undefined {
+  const protocol = env.KAFKA_SECURITY_PROTOCOL;
+  const sasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
+  const ssl = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const set = (names: readonly (keyof KafkaSecurityEnv)[]) => names.filter((n) => env[n] !== undefined);
+  const saslVars = set([
+    'KAFKA_SASL_MECHANISM',
+    'KAFKA_SASL_USERNAME',
+    'KAFKA_SASL_PASSWORD',
+    'KAFKA_SASL_OAUTHBEARER_TOKEN',
+  ]);
+  const sslVars = set([
+    'KAFKA_SSL_CA_FILE',
+    'KAFKA_SSL_CERT_FILE',
+    'KAFKA_SSL_KEY_FILE',
+    'KAFKA_SSL_KEY_PASSWORD',
+    'KAFKA_SSL_SERVER_NAME',
+  ]);
+  if (!sasl && saslVars.length > 0)
+    throw new ConfigurationError(
+      `${saslVars.join(', ')} set, but KAFKA_SECURITY_PROTOCOL is ${protocol}: set it to SASL_SSL (or SASL_PLAINTEXT)`,
+    );
+  if (!ssl && sslVars.length > 0)
+    throw new ConfigurationError(
+      `${sslVars.join(', ')} set, but KAFKA_SECURITY_PROTOCOL is ${protocol}: set it to SASL_SSL (or SSL)`,
+    );
+  if (!sasl && !ssl) return undefined;
+  const read = (name: 'KAFKA_SSL_CA_FILE' | 'KAFKA_SSL_CERT_FILE' | 'KAFKA_SSL_KEY_FILE') => {
+    const path = env[name];
+    if (path === undefined) return undefined;
+    try {
+      return readFile(path);
+    } catch (error) {
+      throw new ConfigurationError(
+        `${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`,
+      );
+    }
+  };
+  let tls: KafkaTls | undefined;
+  if (ssl) {
+    if ((env.KAFKA_SSL_CERT_FILE === undefined) !== (env.KAFKA_SSL_KEY_FILE === undefined))
+      throw new ConfigurationError('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)');
+    const ca = read('KAFKA_SSL_CA_FILE');
+    const cert = read('KAFKA_SSL_CERT_FILE');
+    const key = read('KAFKA_SSL_KEY_FILE');
+    tls = {
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      ...(env.KAFKA_SSL_KEY_PASSWORD ? { passphrase: env.KAFKA_SSL_KEY_PASSWORD } : {}),
+      ...(env.KAFKA_SSL_SERVER_NAME ? { serverName: env.KAFKA_SSL_SERVER_NAME } : {}),
+      rejectUnauthorized: env.KAFKA_SSL_REJECT_UNAUTHORIZED,
+    };
+  }
+  if (!sasl) return { tls: tls ?? true };
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined)
+    throw new ConfigurationError(
+      `KAFKA_SECURITY_PROTOCOL is ${protocol}: set KAFKA_SASL_MECHANISM (${SASL_MECHANISMS.join(', ')})`,
+    );
+  const withTls = tls === undefined ? {} : { tls };
+  if (mechanism === 'OAUTHBEARER') {
+    if (env.KAFKA_SASL_OAUTHBEARER_TOKEN === undefined)
+      throw new ConfigurationError('KAFKA_SASL_MECHANISM is OAUTHBEARER: set KAFKA_SASL_OAUTHBEARER_TOKEN');
+    return { ...withTls, sasl: { mechanism, token: env.KAFKA_SASL_OAUTHBEARER_TOKEN } };
+  }
+  if (env.KAFKA_SASL_USERNAME === undefined || env.KAFKA_SASL_PASSWORD === undefined)
+    throw new ConfigurationError(
+      `KAFKA_SASL_MECHANISM is ${mechanism}: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+    );
+  return {
+    ...withTls,
+    sasl: { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD },
+  };
+}
+
 /** The variables a library client falls back to (the seed's "default: from environment"). */
-export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): {
+export interface ClientEnvDefaults {
   bootstrapServers?: string;
   topicEnv?: string;
   transportKind?: TransportKind;
-} {
-  const out: { bootstrapServers?: string; topicEnv?: string; transportKind?: TransportKind } = {};
+  /** Read only when the client is given no `security` (nor a transport): may throw `ConfigurationError`. */
+  security?: () => KafkaSecurity | undefined;
+}
+
+export function clientEnvDefaults(source: NodeJS.ProcessEnv = process.env): ClientEnvDefaults {
+  const out: ClientEnvDefaults = {};
   if (source.KAFKA_BOOTSTRAP_SERVERS) out.bootstrapServers = source.KAFKA_BOOTSTRAP_SERVERS;
   if (source.DBBRIDGE_ENV) out.topicEnv = source.DBBRIDGE_ENV;
   const kind = source.DBBRIDGE_TRANSPORT;
   if (kind === 'kafkajs' || kind === 'platformatic') out.transportKind = kind;
+  out.security = () => {
+    const parsed = KafkaSecurityEnv.safeParse(source);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ConfigurationError(`invalid environment ${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    return kafkaSecurityFromEnv(parsed.data);
+  };
   return out;
 }

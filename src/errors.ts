@@ -18,6 +18,14 @@ export interface DbBridgeErrorOptions {
   readonly cause?: unknown;
 }
 
+/** Kafka protocol errors by which a secured cluster refuses a client: not retried, named on `TransportError`. */
+export type KafkaRefusal =
+  | 'SASL_AUTHENTICATION_FAILED'
+  | 'TOPIC_AUTHORIZATION_FAILED'
+  | 'GROUP_AUTHORIZATION_FAILED'
+  | 'CLUSTER_AUTHORIZATION_FAILED'
+  | 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
+
 /** The one base class of dbbridge's errors: a `code` from a closed list and a `retryable` flag. */
 export class DbBridgeError extends Error {
   readonly code: DbBridgeErrorCode;
@@ -33,9 +41,13 @@ export class DbBridgeError extends Error {
 
 /** Kafka failed: could not connect, produce or consume. */
 export class TransportError extends DbBridgeError {
-  constructor(message: string, options: DbBridgeErrorOptions = {}) {
-    super('TRANSPORT_ERROR', message, { retryable: true, ...options });
+  /** Set when the cluster refused this client's credentials or permissions (then `retryable` is false). */
+  readonly refusal: KafkaRefusal | undefined;
+
+  constructor(message: string, options: DbBridgeErrorOptions & { refusal?: KafkaRefusal } = {}) {
+    super('TRANSPORT_ERROR', message, { retryable: options.refusal === undefined, ...options });
     this.name = 'TransportError';
+    this.refusal = options.refusal;
   }
 }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import type { DatabaseEventClient } from '../../src/client/index.js';
 import type { TopicNames } from '../../src/events/topics.js';
+import { type KafkaSecurity, kafkajsSecurity } from '../../src/transport/security.js';
 import { LatencyHistogram } from './histogram.js';
 import { openLoop } from './load.js';
 import type { Breakdown, BreakdownSegment } from './report.js';
@@ -30,11 +31,12 @@ export class KafkaTap {
   /** When this tap received each reply (epoch ms from the µs clock of this process). */
   readonly replySeen = new Map<string, number>();
 
-  constructor(bootstrapServers: string, topics: TopicNames, runTag: string) {
+  constructor(bootstrapServers: string, topics: TopicNames, runTag: string, security?: KafkaSecurity) {
     this.#kafka = new Kafka({
       clientId: 'dbbridge-bench-tap',
       brokers: bootstrapServers.split(','),
       logLevel: logLevel.NOTHING,
+      ...kafkajsSecurity(security),
     });
     this.#groupId = `dbbridge-bench-tap-${runTag}`;
     this.#topics = topics;
@@ -189,6 +191,7 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
 
 export interface KafkaHopOptions {
   readonly bootstrapServers: string;
+  readonly security?: KafkaSecurity | undefined;
   /** A scratch topic of this run (created and deleted here). */
   readonly topic: string;
   readonly rate: number;
@@ -205,6 +208,7 @@ export async function measureKafkaHop(options: KafkaHopOptions): Promise<Breakdo
     clientId: 'dbbridge-bench-hop',
     brokers: options.bootstrapServers.split(','),
     logLevel: logLevel.NOTHING,
+    ...kafkajsSecurity(options.security),
   });
   const admin = kafka.admin();
   await admin.connect();

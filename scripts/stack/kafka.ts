@@ -1,8 +1,18 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { type KafkaSecurity, kafkajsSecurity } from '../../src/transport/security.js';
 import {
   isAlive,
   logExcerpt,
@@ -13,6 +23,12 @@ import {
   run,
   stopRecorded,
 } from './process.js';
+import {
+  type SecureMaterial,
+  scramFormatArgs,
+  secureClientSecurity,
+  secureServerSettings,
+} from './secure.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -29,6 +45,8 @@ export interface KafkaOptions {
   readonly signal?: AbortSignal;
   /** Called once the broker process exists (its PID recorded), before it is ready. */
   readonly onSpawn?: (pid: number) => void;
+  /** Secured mode (`stack:up -- --secure`): SASL_SSL listener, SCRAM users, ACLs. Default: open (PLAINTEXT). */
+  readonly secure?: SecureMaterial;
 }
 
 export interface KafkaFiles {
@@ -114,6 +132,7 @@ function serverProperties(options: KafkaOptions, dataDir: string): string {
     'log.cleaner.threads': 1,
     // The default reserves 128 MB of heap for the cleaner.
     'log.cleaner.dedupe.buffer.size': 4 * 1024 * 1024,
+    ...(options.secure ? secureServerSettings(options.secure, port, controllerPort) : {}),
   };
   return `${Object.entries(settings)
     .map(([key, value]) => `${key}=${value}`)
@@ -155,8 +174,9 @@ export function runningKafka(stateDir: string): number | undefined {
 }
 
 /** One metadata round trip (an admin `listTopics`): the broker answers requests. */
-export async function kafkaAnswers(bootstrapServers: string): Promise<void> {
+export async function kafkaAnswers(bootstrapServers: string, security?: KafkaSecurity): Promise<void> {
   const kafka = new Kafka({
+    ...kafkajsSecurity(security),
     clientId: 'dbbridge-stack-probe',
     brokers: bootstrapServers.split(','),
     logLevel: logLevel.NOTHING,
@@ -179,9 +199,10 @@ export async function waitForKafka(
   pid?: number,
   logFile?: string,
   signal?: AbortSignal,
+  security?: KafkaSecurity,
 ): Promise<void> {
   try {
-    await retryUntil(() => kafkaAnswers(bootstrapServers), {
+    await retryUntil(() => kafkaAnswers(bootstrapServers, security), {
       timeoutMs: READY_TIMEOUT_MS,
       signal,
       abort: () => (pid !== undefined && !isAlive(pid) ? `Kafka broker (pid ${pid}) exited` : undefined),
@@ -204,10 +225,13 @@ export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServ
   const bootstrapServers = `127.0.0.1:${options.port}`;
   const libDir = await ensureKafkaJars(options.stateDir, options.version);
   mkdirSync(files.dataDir, { recursive: true });
-  writeFileSync(files.properties, serverProperties(options, files.dataDir));
+  // Secured mode: the file holds the admin's password (JAAS), so only its owner may read it.
+  writeFileSync(files.properties, serverProperties(options, files.dataDir), { mode: 0o600 });
+  chmodSync(files.properties, 0o600);
 
   if (!existsSync(join(files.dataDir, 'meta.properties'))) {
     const format = ['format', '-t', clusterId(), '-c', files.properties, '--ignore-formatted'];
+    if (options.secure) format.push(...scramFormatArgs(options.secure));
     await run('java', javaArgs(libDir, 'kafka.tools.StorageTool', format), { signal: options.signal });
   }
 
@@ -224,7 +248,8 @@ export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServ
   writeFileSync(files.pidFile, `${pid}\n`);
   options.onSpawn?.(pid);
   try {
-    await waitForKafka(bootstrapServers, pid, files.logFile, options.signal);
+    const security = options.secure ? secureClientSecurity(options.secure, 'admin') : undefined;
+    await waitForKafka(bootstrapServers, pid, files.logFile, options.signal, security);
   } catch (error) {
     await stopKafka(options.stateDir);
     throw error;

@@ -1,7 +1,8 @@
 import { pathToFileURL } from 'node:url';
-import { assertNodeVersion, type Env, readEnvWithStack } from '../env.js';
+import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnvWithStack } from '../env.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
+import { describeSecurity } from '../transport/security.js';
 import type { Transport } from '../transport/types.js';
 import { DatabaseAdapter } from './adapter.js';
 import { type OperationsServer, startOperationsServer } from './http-server.js';
@@ -19,10 +20,13 @@ export function adapterFromEnv(
       'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: `npm run stack:up` (or `npm start`) starts a local Kafka and PostgreSQL and writes their addresses to <DBBRIDGE_STATE_DIR>/stack.env, which the adapter reads when the variables are unset',
     );
   }
+  const security = kafkaSecurityFromEnv(env);
+  logger.info('kafka security', { security: describeSecurity(security) });
   const transport = createTransport(env.DBBRIDGE_TRANSPORT, {
     brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(',').map((s) => s.trim()),
     clientId: 'dbbridge-adapter',
     logger,
+    ...(security ? { security } : {}),
   });
   const adapter = new DatabaseAdapter({
     transport,

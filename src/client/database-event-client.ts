@@ -112,6 +112,7 @@ export class DatabaseEventClient implements AsyncDisposable {
         brokers: (this.#options.bootstrapServers as string).split(',').map((x) => x.trim()),
         clientId: this.#clientId,
         logger: this.#logger,
+        ...(this.#options.security ? { security: this.#options.security } : {}),
       });
     this.#rr = new RequestReply({
       transport: this.#transport,

@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import type { ClientEnvDefaults } from '../env.js';
 import { ConfigurationError } from '../errors.js';
 import type { TypeParserLookup } from '../events/values.js';
 import { LOCAL_STACK_KAFKA_PORT } from '../local-stack.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_TRANSPORT, TRANSPORT_KINDS, type TransportKind } from '../transport/create-transport.js';
+import type { KafkaSecurity } from '../transport/security.js';
 import type { Transport } from '../transport/types.js';
 
 /** Options of `DatabaseEventClient`: the seed's constructor parameters in camelCase, plus a few. */
@@ -34,6 +36,11 @@ export interface DatabaseEventClientOptions {
   typeParser?: TypeParserLookup;
   /** Kafka client library of the client's own transport: `kafkajs` or `platformatic`. Default: `DBBRIDGE_TRANSPORT` or `platformatic`. */
   transportKind?: TransportKind;
+  /**
+   * TLS and SASL of the client's own transport. Default: from `KAFKA_SECURITY_PROTOCOL`,
+   * `KAFKA_SASL_*`, `KAFKA_SSL_*` (README, "Security"); none of them set: PLAINTEXT.
+   */
+  security?: KafkaSecurity;
   /** A transport to use instead of creating one (tests, other Kafka clients). */
   transport?: Transport;
   logger?: Logger;
@@ -70,14 +77,11 @@ const OptionsSchema = z.object({
 });
 
 export type ResolvedOptions = z.infer<typeof OptionsSchema> &
-  Pick<DatabaseEventClientOptions, 'typeParser' | 'transport' | 'logger' | 'now' | 'sleep'>;
+  Pick<DatabaseEventClientOptions, 'typeParser' | 'transport' | 'logger' | 'now' | 'sleep' | 'security'>;
 
 /** Merges options over defaults and validates them; errors name the bad option. */
-export function resolveOptions(
-  options: DatabaseEventClientOptions,
-  env: { bootstrapServers?: string; topicEnv?: string; transportKind?: TransportKind },
-) {
-  const { typeParser, transport, logger, now, sleep, ...plain } = options;
+export function resolveOptions(options: DatabaseEventClientOptions, env: ClientEnvDefaults) {
+  const { typeParser, transport, logger, now, sleep, security: given, ...plain } = options;
   const parsed = OptionsSchema.safeParse({
     ...plain,
     bootstrapServers: plain.bootstrapServers ?? env.bootstrapServers,
@@ -93,6 +97,8 @@ export function resolveOptions(
       `bootstrap_servers must be provided: pass bootstrapServers or set KAFKA_BOOTSTRAP_SERVERS (the local stack of \`npm start\` listens on 127.0.0.1:${LOCAL_STACK_KAFKA_PORT})`,
     );
   }
-  const resolved: ResolvedOptions = { ...parsed.data, typeParser, transport, logger, now, sleep };
+  // The environment's settings only for a transport the client creates itself.
+  const security = given ?? (transport === undefined ? env.security?.() : undefined);
+  const resolved: ResolvedOptions = { ...parsed.data, typeParser, transport, logger, now, sleep, security };
   return Object.freeze(resolved);
 }

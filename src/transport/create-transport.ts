@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { KafkaTransport } from './kafka-transport.js';
 import { PlatformaticTransport } from './platformatic-transport.js';
+import type { KafkaSecurity } from './security.js';
 import type { Transport } from './types.js';
 
 /** The Kafka client libraries a transport can be built on. */
@@ -18,7 +19,7 @@ export const DEFAULT_TRANSPORT: TransportKind = 'platformatic';
 /** A transport of the given kind with the options both kinds share. */
 export function createTransport(
   kind: TransportKind,
-  options: { brokers: readonly string[]; clientId: string; logger?: Logger },
+  options: { brokers: readonly string[]; clientId: string; logger?: Logger; security?: KafkaSecurity },
 ): Transport {
   return kind === 'platformatic' ? new PlatformaticTransport(options) : new KafkaTransport(options);
 }

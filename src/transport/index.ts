@@ -10,6 +10,17 @@ export { ensureTopics, type TopicLayout } from './kafka-admin.js';
 export { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.js';
 export { PlatformaticTransport, type PlatformaticTransportOptions } from './platformatic-transport.js';
 export { RequestReply, type RequestReplyOptions } from './request-reply.js';
+export {
+  describeSecurity,
+  type KafkaSasl,
+  type KafkaSecurity,
+  type KafkaTls,
+  SASL_MECHANISMS,
+  type SaslMechanism,
+  SECURITY_PROTOCOLS,
+  type SecurityProtocol,
+  securityProtocol,
+} from './security.js';
 export type {
   GroupBatch,
   GroupConsumer,

@@ -15,7 +15,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
-import { connectFailed } from './connect-error.js';
+import { connectFailed, transportError } from './connect-error.js';
+import { describeSecurity, type KafkaSecurity, kafkajsSecurity } from './security.js';
 import type {
   GroupConsumer,
   GroupConsumerOptions,
@@ -33,6 +34,8 @@ export interface KafkaTransportOptions {
   /** Kafka client id. Default `dbbridge`. */
   readonly clientId?: string;
   readonly logger?: Logger;
+  /** TLS and SASL to the brokers (see `KafkaSecurity`). Default: none (PLAINTEXT). */
+  readonly security?: KafkaSecurity;
   /** TCP connect timeout, ms. Default 3000. */
   readonly connectionTimeoutMs?: number;
   /** Broker request timeout, ms. Default 30000. */
@@ -100,17 +103,12 @@ function pinnedAssigner(partition: number): PartitionAssigner {
 }
 
 function wrap(what: string) {
-  return (error: unknown) =>
-    error instanceof TransportError
-      ? error
-      : new TransportError(`Kafka ${what} failed: ${(error as Error)?.message ?? String(error)}`, {
-          cause: error,
-        });
+  return (error: unknown) => transportError(what, error);
 }
 
 /** The kafkajs implementation of the transport. */
 export class KafkaTransport implements Transport {
-  readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger'>>> &
+  readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger' | 'security'>>> &
     KafkaTransportOptions;
   readonly #kafka: Kafka;
   readonly #logger: Logger;
@@ -131,6 +129,7 @@ export class KafkaTransport implements Transport {
       retry: options.retry ?? { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
       logLevel: KafkaLogLevel.INFO,
       logCreator: kafkaLogCreator(this.#logger),
+      ...kafkajsSecurity(options.security),
     });
   }
 
@@ -141,7 +140,7 @@ export class KafkaTransport implements Transport {
       await admin.connect();
     } catch (error) {
       await admin.disconnect().catch(() => {});
-      throw connectFailed(this.#options.brokers, error);
+      throw connectFailed(this.#options.brokers, error, describeSecurity(this.#options.security));
     }
     this.#admin = admin;
   }

@@ -17,7 +17,8 @@ import {
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
-import { connectFailed, describeError as describe } from './connect-error.js';
+import { connectFailed, describeError as describe, transportError } from './connect-error.js';
+import { describeSecurity, type KafkaSecurity, platformaticSecurity } from './security.js';
 import type {
   GroupBatch,
   GroupConsumer,
@@ -54,6 +55,8 @@ export interface PlatformaticTransportOptions {
   /** Kafka client id. Default `dbbridge`. */
   readonly clientId?: string;
   readonly logger?: Logger;
+  /** TLS and SASL to the brokers (see `KafkaSecurity`). Default: none (PLAINTEXT). */
+  readonly security?: KafkaSecurity;
   /** TCP connect timeout, ms. Default 3000. */
   readonly connectionTimeoutMs?: number;
   /** Broker request timeout (and produce timeout), ms. Default 30000. */
@@ -91,17 +94,14 @@ const DEFAULTS = {
   groupMaxBuffered: 1024,
 } as const;
 
-type Resolved = Readonly<Required<Omit<PlatformaticTransportOptions, 'logger'>>>;
+type Resolved = Readonly<Required<Omit<PlatformaticTransportOptions, 'logger' | 'security'>>>;
 
 /** RecordBatch attribute bit of control batches (transaction markers). */
 const IS_CONTROL = 0b10_0000;
 
 /** The one boundary where library errors become `TransportError`s. */
 function wrap(what: string) {
-  return (error: unknown) =>
-    error instanceof TransportError
-      ? error
-      : new TransportError(`Kafka ${what} failed: ${describe(error)}`, { cause: error });
+  return (error: unknown) => transportError(what, error);
 }
 
 function retryDelay(firstMs: number) {
@@ -125,6 +125,8 @@ export class PlatformaticTransport implements Transport {
   readonly #options: Resolved;
   readonly #logger: Logger;
   readonly #brokers: string[];
+  readonly #security: ReturnType<typeof platformaticSecurity>;
+  readonly #securityLabel: string;
   #admin: Admin | undefined;
   readonly #producers = new Set<Producer>();
   /** Close functions of open reply channels and group consumers. */
@@ -133,8 +135,10 @@ export class PlatformaticTransport implements Transport {
   constructor(options: PlatformaticTransportOptions) {
     if (options.brokers.length === 0)
       throw new TransportError('bootstrap_servers must be provided', { retryable: false });
-    const { logger, ...rest } = options;
+    const { logger, security, ...rest } = options;
     this.#options = Object.freeze({ ...DEFAULTS, ...rest });
+    this.#security = platformaticSecurity(security, options.brokers);
+    this.#securityLabel = describeSecurity(security);
     this.#logger = logger ?? silentLogger;
     this.#brokers = [...options.brokers];
   }
@@ -151,6 +155,7 @@ export class PlatformaticTransport implements Transport {
       retries: o.retries,
       retryDelay: retryDelay(o.retryDelayMs),
       autocreateTopics: false,
+      ...this.#security,
     };
   }
 
@@ -161,7 +166,7 @@ export class PlatformaticTransport implements Transport {
       await admin.metadata({ topics: [], forceUpdate: true });
     } catch (error) {
       await admin.close().catch(() => {});
-      throw connectFailed(this.#brokers, error);
+      throw connectFailed(this.#brokers, error, this.#securityLabel);
     }
     this.#admin = admin;
   }

@@ -8,6 +8,7 @@ import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
 import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
+import { type KafkaSecurity, kafkajsSecurity } from '../../src/transport/security.js';
 import type { Transport } from '../../src/transport/types.js';
 
 declare module 'vitest' {
@@ -33,8 +34,12 @@ export function uniqueEnv(name: string): string {
   return `t-${name}-${process.pid}-${Date.now().toString(36)}-${counter}`;
 }
 
-export function kafkaAdmin(bootstrapServers = stack().bootstrapServers) {
-  return new Kafka({ brokers: bootstrapServers.split(','), logLevel: logLevel.NOTHING }).admin();
+export function kafkaAdmin(bootstrapServers = stack().bootstrapServers, security?: KafkaSecurity) {
+  return new Kafka({
+    brokers: bootstrapServers.split(','),
+    logLevel: logLevel.NOTHING,
+    ...kafkajsSecurity(security),
+  }).admin();
 }
 
 export async function createTopics(
@@ -42,9 +47,10 @@ export async function createTopics(
   replyPartitions = 24,
   requestPartitions = 6,
   bootstrapServers = stack().bootstrapServers,
+  security?: KafkaSecurity,
 ): Promise<TopicNames> {
   const topics = topicNames(env);
-  const admin = kafkaAdmin(bootstrapServers);
+  const admin = kafkaAdmin(bootstrapServers, security);
   await admin.connect();
   try {
     await ensureTopics(admin, topics, { requestPartitions, replyPartitions });
@@ -79,6 +85,8 @@ export async function startAdapter(
   options: {
     name: string;
     bootstrapServers?: string;
+    /** TLS and SASL of the adapter's transport (a secured broker). */
+    security?: KafkaSecurity;
     adapter?: Partial<AdapterOptions>;
     /** Start it (default true). */
     start?: boolean;
@@ -88,6 +96,7 @@ export async function startAdapter(
     brokers: (options.bootstrapServers ?? stack().bootstrapServers).split(','),
     clientId: `adapter-${options.name}`,
     logger: silentLogger,
+    ...(options.security ? { security: options.security } : {}),
   });
   const adapter = new DatabaseAdapter({
     transport,

@@ -5,8 +5,15 @@ import { migrate } from '../../scripts/migrate.js';
 import { ensureKafkaJars, kafkaFiles, startKafka } from '../../scripts/stack/kafka.js';
 import { removeCluster, runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
 import { resolveStateDir, stopPid, stopRecorded } from '../../scripts/stack/process.js';
+import {
+  ensureSecureMaterial,
+  type SecureMaterial,
+  type SecureUser,
+  secureClientSecurity,
+} from '../../scripts/stack/secure.js';
 import { type StackUpResult, stackDown, stackUp } from '../../scripts/stack.js';
 import { readEnv } from '../../src/env.js';
+import type { KafkaSecurity } from '../../src/transport/security.js';
 
 let started: StackUpResult | undefined;
 
@@ -89,13 +96,21 @@ export interface ThrowawayKafka {
   start(): Promise<void>;
   /** Stops it and deletes its data. */
   destroy(): Promise<void>;
+  /** Secured broker only: its CA, certificates and users' passwords. */
+  readonly material?: SecureMaterial;
+  /** Secured broker only: the transports' `security` option of a user (SCRAM-SHA-512 unless said). */
+  security(user: SecureUser, mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'): KafkaSecurity;
 }
 
 /**
  * Starts a Kafka broker of its own (same version and settings as the stack's, free ports, data under
  * `<stateDir>/throwaway/kafka-<name>`) that a test may stop and start. Shares the stack's jars.
+ * `secure`: the stack's secured mode (SASL_SSL, SCRAM users, StandardAuthorizer; no ACLs yet).
  */
-export async function startThrowawayKafka(name: string): Promise<ThrowawayKafka> {
+export async function startThrowawayKafka(
+  name: string,
+  { secure = false }: { secure?: boolean } = {},
+): Promise<ThrowawayKafka> {
   if (!/^[\w-]{1,64}$/.test(name))
     throw new TypeError(`invalid throw-away Kafka name ${JSON.stringify(name)}`);
   const env = readEnv();
@@ -109,11 +124,13 @@ export async function startThrowawayKafka(name: string): Promise<ThrowawayKafka>
   const ownJars = join(stateDir, 'kafka', env.DBBRIDGE_KAFKA_VERSION, 'lib');
   mkdirSync(join(ownJars, '..'), { recursive: true });
   if (!existsSync(ownJars)) symlinkSync(jars, ownJars);
+  const material = secure ? await ensureSecureMaterial(stateDir) : undefined;
   const options = {
     stateDir,
     version: env.DBBRIDGE_KAFKA_VERSION,
     port: await freePort(),
     controllerPort: await freePort(),
+    ...(material ? { secure: material } : {}),
   };
   const { bootstrapServers } = await startKafka(options);
   const stop = async () => {
@@ -121,6 +138,11 @@ export async function startThrowawayKafka(name: string): Promise<ThrowawayKafka>
   };
   return {
     bootstrapServers,
+    ...(material ? { material } : {}),
+    security(user, mechanism) {
+      if (material === undefined) throw new Error(`throw-away Kafka ${name} is not secured`);
+      return secureClientSecurity(material, user, mechanism);
+    },
     stop,
     start: async () => {
       await startKafka(options);
