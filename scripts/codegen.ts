@@ -74,11 +74,12 @@ async function main(): Promise<void> {
       await client.stop();
     }
   } else {
-    if (!env.DATABASE_URL)
+    const url = env.DATABASE_OWNER_URL ?? env.DATABASE_URL;
+    if (!url)
       throw new Error(
         'codegen needs DATABASE_URL (or --via-bus): start the local stack (`npm run stack:up` or `npm start`), whose addresses it reads, or set DATABASE_URL',
       );
-    text = await renderDirect(env.DATABASE_URL);
+    text = await renderDirect(url);
   }
   if (verify) {
     if (readFileSync(GENERATED_FILE, 'utf8') !== text) {

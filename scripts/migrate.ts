@@ -63,7 +63,8 @@ export async function migrate(databaseUrl: string): Promise<string[]> {
 if (isMain(import.meta.url)) {
   assertNodeVersion();
   const env = readEnv();
-  const url = process.argv[2] ?? env.DATABASE_URL ?? postgresUrl(env.DBBRIDGE_PG_PORT);
+  const url =
+    process.argv[2] ?? env.DATABASE_OWNER_URL ?? env.DATABASE_URL ?? postgresUrl(env.DBBRIDGE_PG_PORT);
   try {
     const applied = await migrate(url);
     process.stdout.write(

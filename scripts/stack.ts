@@ -16,6 +16,7 @@ import {
 } from './stack/kafka.js';
 import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
 import { isAlive, isMain, processStartTime, resolveStateDir } from './stack/process.js';
+import { ADAPTER_ROLE, ensureRoles, roleUrl } from './stack/roles.js';
 import {
   createBridgeAcls,
   ensureSecureMaterial,
@@ -27,7 +28,10 @@ import {
 
 export interface StackUpResult {
   readonly kafkaBootstrapServers: string;
+  /** The adapter's connection: the local stack's `dbbridge_adapter` role (no superuser, DML only), or `DATABASE_URL`. */
   readonly databaseUrl: string;
+  /** The schema owner's connection, for migrations, codegen and checks: `DATABASE_OWNER_URL`, else `databaseUrl`'s server as `postgres`. */
+  readonly databaseOwnerUrl: string;
   /** Whether this run is to stop the broker when it ends (it started it, or took over a leftover). */
   readonly startedKafka: boolean;
   /** Whether this run is to stop PostgreSQL when it ends (it started it, or took over a leftover). */
@@ -275,7 +279,16 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
       await admin.disconnect();
     }
     options.signal?.throwIfAborted();
-    await migrate(postgres.value.url);
+    // Migrations run as the schema owner; the adapter connects as a role that owns nothing (the
+    // local stack's; a database named by DATABASE_URL brings its own roles).
+    const ownerUrl =
+      env.DATABASE_URL === undefined ? postgres.value.url : (env.DATABASE_OWNER_URL ?? env.DATABASE_URL);
+    await migrate(ownerUrl);
+    let databaseUrl = postgres.value.url;
+    if (env.DATABASE_URL === undefined) {
+      await ensureRoles(ownerUrl);
+      databaseUrl = roleUrl(ownerUrl, ADAPTER_ROLE);
+    }
     // Secured: the adapter's credentials (`npm run adapter` reads this file); services' in <user>.env.
     const security = secure
       ? Object.entries(secureClientEnv(secure, 'adapter')).map(([k, v]) => `${k}=${v}\n`)
@@ -283,12 +296,13 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     if (secure) writeUserEnvFiles(secure, kafka.value.servers, env.DBBRIDGE_ENV);
     writeFileSync(
       state.stackEnvFile,
-      `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${postgres.value.url}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n${security.join('')}`,
+      `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${databaseUrl}\nDATABASE_OWNER_URL=${ownerUrl}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n${security.join('')}`,
       { mode: 0o600 },
     );
     return {
       kafkaBootstrapServers: kafka.value.servers,
-      databaseUrl: postgres.value.url,
+      databaseUrl,
+      databaseOwnerUrl: ownerUrl,
       startedKafka: kafka.value.started,
       startedPostgres: postgres.value.started,
       ...(secure ? { secure } : {}),

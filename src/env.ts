@@ -81,6 +81,13 @@ export const Env = z.object({
     .describe(
       'PostgreSQL connection string of the adapter. When set, the local stack does not start its own server.',
     ),
+  DATABASE_OWNER_URL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PostgreSQL connection string of the schema owner (migrations, codegen); default: `DATABASE_URL`.',
+    ),
   DBBRIDGE_ENV: z
     .string()
     .min(1)
@@ -165,7 +172,8 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
 
 /**
  * `readEnv`, with the local stack's addresses (`<DBBRIDGE_STATE_DIR>/stack.env`, written by
- * `stack up` and `npm start`) filling in `KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL` and `DBBRIDGE_ENV`
+ * `stack up` and `npm start`) filling in `KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL` (and, unless
+ * `DATABASE_URL` is set, `DATABASE_OWNER_URL`) and `DBBRIDGE_ENV`
  * where the environment leaves them unset. The state directory is relative to `cwd` (npm scripts run
  * in the package root).
  */
@@ -178,6 +186,8 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
     ...source,
     KAFKA_BOOTSTRAP_SERVERS: source.KAFKA_BOOTSTRAP_SERVERS || stack.KAFKA_BOOTSTRAP_SERVERS,
     DATABASE_URL: source.DATABASE_URL || stack.DATABASE_URL,
+    DATABASE_OWNER_URL:
+      source.DATABASE_OWNER_URL || (source.DATABASE_URL ? undefined : stack.DATABASE_OWNER_URL),
     DBBRIDGE_ENV: source.DBBRIDGE_ENV || stack.DBBRIDGE_ENV,
     // A secured stack (`stack:up -- --secure`) names its protocol, CA and the adapter's credentials.
     ...(source.KAFKA_BOOTSTRAP_SERVERS || source.KAFKA_SECURITY_PROTOCOL

@@ -145,7 +145,8 @@ export class DatabaseAdapter {
     this.#options = Object.freeze({ ...options });
     this.#topics = topicNames(options.topicEnv);
     this.#logger = options.logger ?? silentLogger;
-    this.#executor = new Executor(options);
+    // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
+    this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
@@ -589,7 +590,7 @@ export class DatabaseAdapter {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
     } finally {
-      client.release(broken);
+      void this.#executor.releaseReset(client, broken);
     }
   }
 

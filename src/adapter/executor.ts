@@ -39,6 +39,13 @@ export interface ExecutorOptions {
    * own. Default 2.
    */
   readonly pipelineQuickMs?: number;
+  /**
+   * Reset each connection's session (`DISCARD ALL`, sent in the same write as the statements) after
+   * every statement, before it goes back to the pool: for adapters that allow DDL, whose requests can
+   * create functions that change the session in ways no validator sees. Connections of interactive
+   * transactions and batches are reset on release whatever this says (`releaseReset`). Default false.
+   */
+  readonly resetEveryStatement?: boolean;
 }
 
 /** What the executor sent, for metrics and tests. */
@@ -103,6 +110,7 @@ export class Executor {
   readonly #pending = { read: [] as Pending[], write: [] as Pending[] };
   #flushScheduled = false;
   readonly #costs: StatementCosts;
+  readonly #resetEveryStatement: boolean;
   readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
 
   constructor(options: ExecutorOptions) {
@@ -119,6 +127,7 @@ export class Executor {
     this.#portalAboveRows = options.portalAboveRows ?? 1000;
     this.#pipelineDepth = Math.max(1, Math.floor(options.pipelineDepth ?? 8));
     this.#costs = new StatementCosts({ quickMs: options.pipelineQuickMs ?? 2 });
+    this.#resetEveryStatement = options.resetEveryStatement ?? false;
     // An idle connection that the server dropped must not crash the process; the pool discards it.
     this.#readPool.on('error', () => {});
     this.#writePool.on('error', () => {});
@@ -180,7 +189,29 @@ export class Executor {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
     } finally {
+      if (this.#resetEveryStatement) void this.releaseReset(client, broken);
+      else client.release(broken);
+    }
+  }
+
+  /**
+   * Returns a connection that ran statements the adapter does not see the end of (an interactive
+   * transaction, a batch) to the pool with its session reset: `DISCARD ALL` drops temporary objects,
+   * prepared statements, LISTENs, advisory locks and session settings (those of the connection's
+   * start stay, so a read-only connection stays read-only). A broken connection, or one the reset
+   * fails on, is discarded. Never rejects; the caller need not wait for it.
+   */
+  async releaseReset(client: pg.PoolClient, broken?: Error): Promise<void> {
+    if (broken !== undefined) {
       client.release(broken);
+      return;
+    }
+    try {
+      await client.query('DISCARD ALL');
+      this.#timeouts.delete(client); // back to the server's default
+      client.release();
+    } catch (error) {
+      client.release(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -325,10 +356,21 @@ export class Executor {
         ),
       );
     }
+    if (this.#resetEveryStatement) {
+      const reset = cappedQuery({ text: 'DISCARD ALL', values: [], types: RAW_TEXT, limit: 0 });
+      queries.push(reset.query);
+      // A connection whose session could not be reset is not used again.
+      results.push(
+        reset.result.then(elapsed, (error) => {
+          broken = error instanceof Error ? error : new Error('DISCARD ALL failed');
+        }),
+      );
+    }
     this.#stats.statements += live.length;
     this.#stats.groups++;
     if (live.length > 1) this.#stats.pipelined += live.length;
-    if (timeout !== before && timeout !== undefined)
+    if (this.#resetEveryStatement) this.#timeouts.delete(client);
+    else if (timeout !== before && timeout !== undefined)
       this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;
     try {

@@ -1,5 +1,6 @@
 import { hasSqlDetails, loadModule, parseSync } from 'libpg-query';
 import { RequestRejected, validationError } from './failures.js';
+import { refusalMessage, refusedFunction } from './function-policy.js';
 
 /** The statement kinds a request may run, by libpg-query node name. */
 const READ = new Set(['SelectStmt']);
@@ -48,6 +49,13 @@ interface Parsed {
   readonly onConflict: boolean;
   /** The statement's text without a trailing semicolon. */
   readonly text: string;
+  /** SELECT ... INTO: creates a table, so it is DDL, not DML. */
+  readonly createsTable: boolean;
+  /**
+   * Every function the statement calls, unqualified (none of them refused): what a per-service
+   * policy may check on top of the refusals that hold for everyone.
+   */
+  readonly functions: ReadonlySet<string>;
   /** TransactionStmt's kind, e.g. TRANS_STMT_SAVEPOINT. */
   readonly transactionKind?: string;
 }
@@ -58,7 +66,10 @@ type ParseNode = Record<string, unknown>;
 
 /**
  * Checks SQL with PostgreSQL's own parser (libpg-query, WASM) before it reaches the database:
- * exactly one statement, of a kind the operation allows. Parse results are cached by SQL text.
+ * exactly one statement, of a kind the operation allows, that calls no function of
+ * `function-policy.ts` and creates or uses no temporary object (both live on the pooled connection
+ * after the request). Parse results, and the refusals that hold whatever the operation, are cached
+ * by SQL text.
  */
 export class SqlValidator {
   readonly #cache = new Map<string, Parsed | RequestRejected>();
@@ -103,6 +114,12 @@ export class SqlValidator {
         if (node === 'TransactionStmt' && SAVEPOINT_KINDS.has(parsed.transactionKind ?? '')) return 'write';
         return this.check(sql, { kind: 'execute', allowDdl: policy.allowDdl });
       case 'execute':
+        if (parsed.createsTable) {
+          if (policy.allowDdl) return 'ddl';
+          throw validationError(
+            'SELECT ... INTO creates a table: it is DDL, which this adapter refuses (set DBBRIDGE_ALLOW_DDL=true to allow it; INSERT INTO ... SELECT fills an existing table)',
+          );
+        }
         if (DML.has(node)) return 'write';
         if (SESSION.has(node)) {
           throw validationError(
@@ -168,9 +185,11 @@ function classify(sql: string, tree: { stmts?: ParsedStatement[] }): Parsed {
   const stmt = parsed.stmt;
   const node = Object.keys(stmt)[0] ?? 'unknown';
   const body = stmt[node] as ParseNode;
-  const withWrites = containsDml(body.withClause);
+  const { dml, functions } = walk(stmt);
+  const createsTable = node === 'SelectStmt' && body.intoClause !== undefined;
   // SELECT ... INTO creates a table; a data-modifying WITH writes.
-  const writes = node === 'SelectStmt' && (body.intoClause !== undefined || withWrites);
+  const withWrites = body.withClause !== undefined && walk(body.withClause as ParseNode).dml;
+  const writes = node === 'SelectStmt' && (createsTable || dml);
   const bytes = Buffer.from(sql, 'utf8');
   const start = parsed.stmt_location ?? 0;
   const end = parsed.stmt_len ? start + parsed.stmt_len : bytes.length;
@@ -178,21 +197,89 @@ function classify(sql: string, tree: { stmts?: ParsedStatement[] }): Parsed {
     node,
     writes,
     withWrites,
+    createsTable,
+    functions,
     onConflict: node === 'InsertStmt' && body.onConflictClause !== undefined,
     text: bytes.subarray(start, end).toString('utf8'),
   };
   return node === 'TransactionStmt' ? { ...result, transactionKind: String(body.kind) } : result;
 }
 
-function containsDml(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some(containsDml);
-  for (const [key, child] of Object.entries(value)) {
-    if (key === 'InsertStmt' || key === 'UpdateStmt' || key === 'DeleteStmt' || key === 'MergeStmt')
-      return true;
-    if (containsDml(child)) return true;
+const DML_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/**
+ * One pass over the whole parse tree (CTEs, subqueries, LATERAL, defaults, ... : every node), with a
+ * stack rather than recursion so a deeply nested statement cannot overflow it. Throws on the first
+ * refused function or temporary object; returns whether a data-modifying statement is nested inside
+ * and the functions called.
+ */
+function walk(root: ParseNode): { dml: boolean; functions: ReadonlySet<string> } {
+  let dml = false;
+  const functions = new Set<string>();
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+      continue;
+    }
+    const node = value as ParseNode;
+    // A RangeVar: wrapped as {RangeVar: ...} in FROM lists, bare where a statement names its target.
+    if (typeof node.relname === 'string' && typeof node.relpersistence === 'string') checkRelation(node);
+    // An ObjectWithArgs (bare too): a function named by DDL, e.g. CREATE CAST ... WITH FUNCTION.
+    if (Array.isArray(node.objname)) checkFunction(nameList(node.objname));
+    for (const [key, child] of Object.entries(node)) {
+      if (DML_NODES.has(key)) dml = true;
+      if (key === 'FuncCall') {
+        const names = nameList((child as ParseNode).funcname);
+        checkFunction(names);
+        const name = names.at(-1);
+        if (name !== undefined) functions.add(name);
+      } else if (key === 'CreateFunctionStmt') {
+        checkTempName(nameList((child as ParseNode).funcname));
+      }
+      stack.push(child);
+    }
   }
-  return false;
+  return { dml, functions };
+}
+
+/** `[{String: {sval: 'pg_catalog'}}, {String: {sval: 'set_config'}}]` -> `['pg_catalog', 'set_config']`. */
+function nameList(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((part) => String((part as { String?: { sval?: string } }).String?.sval ?? ''));
+}
+
+function checkFunction(names: readonly string[]): void {
+  const name = names.at(-1);
+  if (name === undefined) return;
+  checkTempName(names);
+  const entry = refusedFunction(name);
+  if (entry !== undefined) throw validationError(refusalMessage(names.join('.'), entry));
+}
+
+const TEMPORARY =
+  'temporary objects live on the pooled connection after the request, where the next request would see them';
+
+function isTempSchema(name: string | undefined): boolean {
+  return name !== undefined && (name === 'pg_temp' || name.startsWith('pg_temp_'));
+}
+
+function checkTempName(names: readonly string[]): void {
+  if (names.length > 1 && isTempSchema(names.at(-2))) {
+    throw validationError(`${names.join('.')} is refused: ${TEMPORARY}`);
+  }
+}
+
+function checkRelation(rangeVar: ParseNode): void {
+  const name = String(rangeVar.relname ?? '');
+  if (rangeVar.relpersistence === 't') {
+    throw validationError(`a temporary table or view (${name}) is refused: ${TEMPORARY}`);
+  }
+  if (isTempSchema(rangeVar.schemaname as string | undefined)) {
+    throw validationError(`${String(rangeVar.schemaname)}.${name} is refused: ${TEMPORARY}`);
+  }
 }
 
 const NAMES: Record<string, string> = {

@@ -41,7 +41,8 @@ function transactionFailure(errorType: string, message: string): RequestRejected
 }
 
 /**
- * Interactive transactions: each holds one read-write pooled connection under a server-issued id.
+ * Interactive transactions: each holds one read-write pooled connection under a server-issued id,
+ * and resets its session when it goes back to the pool (`Executor.releaseReset`).
  * A transaction nobody uses for its idle timeout, or that outlives the maximum lifetime, is rolled
  * back and its connection returned, so a client that dies mid-transaction leaves nothing open.
  */
@@ -146,7 +147,8 @@ export class Transactions {
         if (isConnectionError(error)) open.broken = error as Error;
         throw error;
       } finally {
-        open.client.release(open.broken);
+        // Reset before the next user gets it; the reply need not wait for that.
+        void this.#executor.releaseReset(open.client, open.broken);
       }
     });
     open.tail = done.catch(() => {});
@@ -184,7 +186,7 @@ export class Transactions {
     await open.tail;
     try {
       await open.client.query('ROLLBACK');
-      open.client.release(open.broken);
+      await this.#executor.releaseReset(open.client, open.broken);
     } catch (error) {
       open.client.release(error as Error);
     }

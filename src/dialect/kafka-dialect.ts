@@ -4,13 +4,13 @@ import {
   type DialectAdapter,
   type Driver,
   type Kysely,
-  PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
   type QueryCompiler,
 } from 'kysely';
 import type { DatabaseEventClient } from '../client/database-event-client.js';
 import type { DatabaseEventClientOptions } from '../client/options.js';
+import { KafkaPostgresAdapter } from './kafka-adapter.js';
 import { KafkaDriver } from './kafka-driver.js';
 
 export interface KafkaDialectConfig {
@@ -26,8 +26,8 @@ export interface KafkaDialectConfig {
 }
 
 /**
- * A Kysely dialect for PostgreSQL over Kafka. It reuses Kysely's PostgreSQL adapter, query
- * compiler and introspector, so `.compile()` is identical to `PostgresDialect`'s; its driver sends
+ * A Kysely dialect for PostgreSQL over Kafka. It reuses Kysely's PostgreSQL adapter (with a
+ * transaction-level Migrator lock, see `KafkaPostgresAdapter`), query compiler and introspector, so `.compile()` is identical to `PostgresDialect`'s; its driver sends
  * each compiled query (SQL + parameters) through the DatabaseEventClient instead of a socket.
  */
 export class KafkaDialect implements Dialect {
@@ -46,7 +46,7 @@ export class KafkaDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return new PostgresAdapter();
+    return new KafkaPostgresAdapter();
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface takes Kysely<any>.

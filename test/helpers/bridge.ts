@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { DDL_ROLE, roleUrl } from '../../scripts/stack/roles.js';
 import { type AdapterOptions, DatabaseAdapter } from '../../src/adapter/index.js';
 import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
 import { readEnv } from '../../src/env.js';
@@ -14,12 +15,22 @@ import type { Transport } from '../../src/transport/types.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBootstrapServers: string;
+    /** The adapter's role (no superuser, DML only). */
     databaseUrl: string;
+    /** The schema owner: for tests that create their own tables, types and functions. */
+    databaseOwnerUrl: string;
   }
 }
 
 export function stack() {
-  return { bootstrapServers: inject('kafkaBootstrapServers'), databaseUrl: inject('databaseUrl') };
+  const databaseOwnerUrl = inject('databaseOwnerUrl');
+  return {
+    bootstrapServers: inject('kafkaBootstrapServers'),
+    databaseUrl: inject('databaseUrl'),
+    databaseOwnerUrl,
+    /** The local stack's DDL-capable role, for adapters run with `allowDdl`. */
+    databaseDdlUrl: roleUrl(databaseOwnerUrl, DDL_ROLE),
+  };
 }
 
 /** The Kafka client library under test: `DBBRIDGE_TRANSPORT` (CI runs the suite once per library). */
@@ -64,6 +75,7 @@ export interface Bridge {
   readonly env: string;
   readonly topics: TopicNames;
   readonly adapter: DatabaseAdapter;
+  /** Direct pool as the schema owner, to set up and check what the bus did. */
   readonly pg: pg.Pool;
   client(options?: DatabaseEventClientOptions): Promise<DatabaseEventClient>;
   close(): Promise<void>;
@@ -131,7 +143,7 @@ export async function startBridge(
     requestPartitions?: number;
   } = {},
 ): Promise<Bridge> {
-  const { bootstrapServers, databaseUrl } = stack();
+  const { bootstrapServers, databaseOwnerUrl } = stack();
   const env = uniqueEnv(name);
   const topics = await createTopics(env, 24, options.requestPartitions);
   const running = await startAdapter(env, {
@@ -140,7 +152,7 @@ export async function startBridge(
     start: options.adapterRunning !== false,
   });
   const clients: DatabaseEventClient[] = [];
-  const direct = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const direct = new pg.Pool({ connectionString: databaseOwnerUrl, max: 4 });
   return {
     env,
     topics,

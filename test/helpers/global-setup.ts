@@ -10,6 +10,7 @@ export async function setup(project: TestProject): Promise<void> {
     throw new Error('stack setup did not provide KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL');
   project.provide('kafkaBootstrapServers', kafka);
   project.provide('databaseUrl', database);
+  project.provide('databaseOwnerUrl', process.env.DATABASE_OWNER_URL ?? database);
 }
 
 export async function teardown(): Promise<void> {

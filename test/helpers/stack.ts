@@ -5,6 +5,7 @@ import { migrate } from '../../scripts/migrate.js';
 import { ensureKafkaJars, kafkaFiles, startKafka } from '../../scripts/stack/kafka.js';
 import { removeCluster, runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
 import { resolveStateDir, stopPid, stopRecorded } from '../../scripts/stack/process.js';
+import { ADAPTER_ROLE, ensureRoles, roleUrl } from '../../scripts/stack/roles.js';
 import {
   ensureSecureMaterial,
   type SecureMaterial,
@@ -25,6 +26,7 @@ export async function setup(): Promise<void> {
   started = await stackUp({ command: 'npm test' });
   process.env.KAFKA_BOOTSTRAP_SERVERS = started.kafkaBootstrapServers;
   process.env.DATABASE_URL = started.databaseUrl;
+  process.env.DATABASE_OWNER_URL = started.databaseOwnerUrl;
 }
 
 /** Vitest `globalSetup` teardown: stops only what `setup()` started; a stack that was already up stays up. */
@@ -36,8 +38,10 @@ export async function teardown(): Promise<void> {
 }
 
 export interface ThrowawayPostgres {
-  /** Connection string of the instance's migrated `omninode_bridge` database. */
+  /** Connection string of the instance's migrated `omninode_bridge` database, as the adapter's role. */
   readonly url: string;
+  /** The same database as its owner (a superuser). */
+  readonly ownerUrl: string;
   /** Starts it again on the same port (after `stop()`): the database comes back. */
   start(): Promise<void>;
   /** Stops it (fast shutdown): connections fail as in a database outage. */
@@ -76,8 +80,10 @@ export async function startThrowawayPostgres(name: string): Promise<ThrowawayPos
 
   const server = await startPostgres({ dataDir, port: await freePort() });
   await migrate(server.url);
+  await ensureRoles(server.url);
   return {
-    url: server.url,
+    url: roleUrl(server.url, ADAPTER_ROLE),
+    ownerUrl: server.url,
     start: server.start,
     stop: server.stop,
     destroy: async () => {

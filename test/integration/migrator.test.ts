@@ -4,7 +4,7 @@ import { Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaDialect } from '../../src/index.js';
-import { type Bridge, startBridge } from '../helpers/bridge.js';
+import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
 
 let bridge: Bridge;
 // biome-ignore lint/suspicious/noExplicitAny: migrations work on an untyped schema.
@@ -13,7 +13,10 @@ const suffix = randomUUID().slice(0, 8);
 const table = `dbbridge_migrated_${suffix}`;
 
 beforeAll(async () => {
-  bridge = await startBridge('migrator', { adapter: { allowDdl: true } });
+  // DDL through the bus needs a role that may create: the stack's dbbridge_ddl, still no superuser.
+  bridge = await startBridge('migrator', {
+    adapter: { allowDdl: true, databaseUrl: stack().databaseDdlUrl },
+  });
   db = new Kysely({ dialect: new KafkaDialect({ client: await bridge.client() }) });
 });
 afterAll(async () => {
@@ -55,6 +58,9 @@ describe('Kysely Migrator over the bus', () => {
     ]);
     const down = await migrator.migrateDown();
     expect(down.error).toBeUndefined();
+    // The lock (a row of the lock table over the bus, not a session-level advisory lock) is free again.
+    const lock = await bridge.pg.query(`SELECT is_locked FROM kysely_migration_lock_${suffix}`);
+    expect(lock.rows).toEqual([{ is_locked: 0 }]);
     expect((await bridge.pg.query('SELECT to_regclass($1) AS t', [table])).rows).toEqual([{ t: null }]);
   });
 

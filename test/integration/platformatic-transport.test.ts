@@ -73,17 +73,27 @@ describe('platformatic transport, both sides', () => {
 
   it('the requests of a transaction reach one connection in order (one key, one partition)', async () => {
     const client = await plt.client({ transport: platformatic('tx') });
-    const seq = await client.transaction(async (tx) => {
-      for (let i = 0; i < 5; i++) {
-        await tx.query(
-          "SELECT set_config('dbbridge.seq', coalesce(current_setting('dbbridge.seq', true), '') || $1::text, true)",
-          [i],
-        );
-      }
-      const rows = await tx.query<{ s: string }>("SELECT current_setting('dbbridge.seq') AS s");
-      return rows[0]?.s;
-    });
-    expect(seq).toBe('01234');
+    // A sequence counts the statements in the order they ran (set_config, which kept a
+    // transaction-local trail here, is refused to every request).
+    const counter = `dbbridge_tx_order_${randomUUID().slice(0, 8)}`;
+    await plt.pg.query(`CREATE SEQUENCE ${counter}`);
+    try {
+      const seen = await client.transaction(async (tx) => {
+        const rows: { i: number; n: string; pid: number; xid: string }[] = [];
+        for (let i = 0; i < 5; i++) {
+          const [row] = await tx.query<(typeof rows)[number]>(
+            `SELECT $1::int AS i, nextval('${counter}')::text AS n, pg_backend_pid() AS pid, pg_current_xact_id()::text AS xid`,
+            [i],
+          );
+          if (row) rows.push(row);
+        }
+        return rows;
+      });
+      expect(seen.map((r) => [r.i, r.n])).toEqual([0, 1, 2, 3, 4].map((i) => [i, String(i + 1)]));
+      expect(new Set(seen.map((r) => `${r.pid}/${r.xid}`)).size).toBe(1);
+    } finally {
+      await plt.pg.query(`DROP SEQUENCE IF EXISTS ${counter}`);
+    }
   });
 
   it('two clients on different reply partitions each see only their own replies', async () => {
