@@ -18,7 +18,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureKafkaJars } from '../../scripts/stack/kafka.js';
 import { removeCluster } from '../../scripts/stack/postgres.js';
 import { isAlive, repoRoot, resolveStateDir } from '../../scripts/stack/process.js';
@@ -73,6 +73,23 @@ interface Run {
   exited: Promise<number | null>;
 }
 
+/** Process groups this file started; a failed test must not leave one running. */
+const groups = new Set<number>();
+afterEach(async () => {
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGTERM');
+    } catch {} // already gone
+    const deadline = Date.now() + 60_000;
+    while (groupMembers(pgid).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {}
+  }
+  groups.clear();
+});
+
 /** `npm start` in a process group of its own (as a terminal's foreground job). */
 function npmStart(): Run {
   const child = spawn('npm', ['start'], {
@@ -81,6 +98,7 @@ function npmStart(): Run {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (child.pid !== undefined) groups.add(child.pid);
   let output = '';
   child.stdout?.on('data', (d) => {
     output += d;
@@ -183,6 +201,7 @@ describe('npm start stops everything it started', () => {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (second.pid !== undefined) groups.add(second.pid);
     let logs = '';
     second.stderr?.on('data', (d) => {
       logs += d;
