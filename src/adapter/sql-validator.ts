@@ -1,4 +1,5 @@
 import { hasSqlDetails, loadModule, parseSync } from 'libpg-query';
+import { LRUCache } from 'lru-cache';
 import { RequestRejected, validationError } from './failures.js';
 import { refusalMessage, refusedFunction } from './function-policy.js';
 
@@ -72,11 +73,18 @@ type ParseNode = Record<string, unknown>;
  * by SQL text.
  */
 export class SqlValidator {
-  readonly #cache = new Map<string, Parsed | RequestRejected>();
-  readonly #maxEntries: number;
+  /**
+   * Parse results by SQL text, least recently used out first, bounded in entries and in text held
+   * (a few huge one-off statements must not pin memory or push out the statements that run all day).
+   */
+  readonly #cache: LRUCache<string, Parsed | RequestRejected>;
 
   private constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
+    this.#cache = new LRUCache({
+      max: maxEntries,
+      maxSize: 16 * 1024 * 1024,
+      sizeCalculation: (_, sql) => sql.length + 1,
+    });
   }
 
   static async create(maxEntries = 2000): Promise<SqlValidator> {
@@ -158,10 +166,6 @@ export class SqlValidator {
       result = classify(sql, parseSync(sql) as { stmts?: ParsedStatement[] });
     } catch (error) {
       result = error instanceof RequestRejected ? error : syntaxError(error);
-    }
-    if (this.#cache.size >= this.#maxEntries) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
     }
     this.#cache.set(sql, result);
     if (result instanceof RequestRejected) throw result;
