@@ -148,11 +148,13 @@ export const Env = z.object({
     .describe('Where the local stack keeps its state (Kafka jars, data, PIDs, stack.env).'),
   DBBRIDGE_KAFKA_PORT: int(1)
     .default(LOCAL_STACK_KAFKA_PORT)
-    .describe('Ports of the local stack (loopback only).'),
+    .describe("Local stack: the broker's client port (127.0.0.1 only)."),
   DBBRIDGE_KAFKA_CONTROLLER_PORT: int(1)
     .default(LOCAL_STACK_KAFKA_CONTROLLER_PORT)
-    .describe('Ports of the local stack (loopback only).'),
-  DBBRIDGE_PG_PORT: int(1).default(LOCAL_STACK_PG_PORT).describe('Ports of the local stack (loopback only).'),
+    .describe("Local stack: the broker's KRaft controller port (127.0.0.1 only)."),
+  DBBRIDGE_PG_PORT: int(1)
+    .default(LOCAL_STACK_PG_PORT)
+    .describe("Local stack: PostgreSQL's port (127.0.0.1 only)."),
   DBBRIDGE_KAFKA_VERSION: z
     .string()
     .default('4.1.1')

@@ -7,8 +7,10 @@ import { payloadProblem, REQUEST_LIMITS } from '../events/limits.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import type { RequestEnvelope } from '../events/request.js';
 import { type TopicNames, topicNames } from '../events/topics.js';
+import { isTraceparent, TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { loadTelemetry, startRequestSpan } from '../telemetry.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
 import { requestChannel } from './diagnostics.js';
@@ -89,6 +91,8 @@ type Reply =
 
 /** What handling one message came to, for the request diagnostic and the debug log line. */
 interface Outcome {
+  /** The trace context to hand on to PostgreSQL (the adapter's span, or the caller's). */
+  readonly traceparent: string | undefined;
   correlationId: string | undefined;
   operation: string;
   outcome: 'completed' | 'failed' | 'expired' | 'malformed';
@@ -212,6 +216,7 @@ export class DatabaseAdapter {
 
   async start(): Promise<void> {
     this.#validator = await SqlValidator.create();
+    await loadTelemetry();
     const transport = this.#options.transport;
     await transport.connect();
     await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
@@ -291,7 +296,14 @@ export class DatabaseAdapter {
   /** Answers one message and reports how it went (diagnostics channel, debug log line). */
   async #handle(message: IncomingMessage, arrivedAt: number): Promise<boolean> {
     const startedAt = performance.now();
+    const incoming = message.headers?.[TRACEPARENT_HEADER];
+    const span = startRequestSpan(
+      isTraceparent(incoming) ? incoming : undefined,
+      Date.now() - (startedAt - arrivedAt),
+      { 'messaging.destination.name': message.topic, 'messaging.kafka.partition': String(message.partition) },
+    );
     const outcome: Outcome = {
+      traceparent: span.traceparent,
       correlationId: undefined,
       operation: 'UNKNOWN',
       outcome: 'malformed',
@@ -299,6 +311,15 @@ export class DatabaseAdapter {
     };
     const published = await this.#answerSafely(message, outcome);
     const totalMs = performance.now() - arrivedAt;
+    span.end({
+      failed: outcome.outcome !== 'completed',
+      ...(outcome.code === undefined ? {} : { code: outcome.code }),
+      attributes: {
+        'messaging.message.conversation_id': outcome.correlationId ?? '',
+        'db.operation.name': outcome.operation,
+        'dbbridge.outcome': outcome.outcome,
+      },
+    });
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
     }
@@ -391,7 +412,7 @@ export class DatabaseAdapter {
       return this.#publish(keyed, { kind: 'failed', failure });
     }
     const executeStart = performance.now();
-    const reply = await this.#execute(request);
+    const reply = await this.#execute(request, outcome.traceparent);
     outcome.executeMs = performance.now() - executeStart;
     outcome.outcome = reply.kind;
     if (reply.kind === 'failed') outcome.code = reply.failure.code;
@@ -422,7 +443,7 @@ export class DatabaseAdapter {
    * way). Validation and, inside a transaction, queueing happen before the first await, so the
    * statements of one transaction run in the order they arrived.
    */
-  async #execute(request: RequestEnvelope): Promise<Reply> {
+  async #execute(request: RequestEnvelope, traceparent: string | undefined): Promise<Reply> {
     const payload = request.payload;
     const started = performance.now();
     let sql: string | undefined;
@@ -442,7 +463,10 @@ export class DatabaseAdapter {
       const allowDdl = this.#options.allowDdl ?? false;
       const timeoutMs = this.#statementTimeout(request);
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
-      const when = deadline === undefined ? {} : { deadline };
+      const when = {
+        ...(deadline === undefined ? {} : { deadline }),
+        ...(traceparent === undefined ? {} : { traceparent }),
+      };
       const maxRows = Math.min(
         payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000,
         this.#options.maxRowsLimit ?? REQUEST_LIMITS.maxRows,

@@ -86,6 +86,17 @@ export interface RunOptions {
   readonly batchRows?: number;
   /** Epoch ms after which nobody awaits the result: a statement still waiting for a connection then does not run. */
   readonly deadline?: number;
+  /**
+   * W3C trace context of the request: sent after the statement as a sqlcommenter comment
+   * (`/*traceparent='00-...'*\/`), so `pg_stat_activity` and the server's logs lead back to the caller.
+   * Must already be validated (`isTraceparent`).
+   */
+  readonly traceparent?: string;
+}
+
+/** The text as sent: with the trace context comment on a line of its own (a trailing `--` comment cannot swallow it). */
+function withTrace(text: string, options: RunOptions): string {
+  return options.traceparent === undefined ? text : `${text}\n/*traceparent='${options.traceparent}'*/`;
 }
 
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
@@ -241,7 +252,12 @@ export class Executor {
       this.#timeouts.set(client, { ms: options.timeoutMs, inBlock: inBlock(client) });
     }
     if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
-    const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
+    const capped = cappedQuery({
+      text: withTrace(text, options),
+      values,
+      types: RAW_TEXT,
+      limit: options.maxRows + 1,
+    });
     void client.query(capped.query);
     return this.#finish(await capped.result, options);
   }
@@ -336,7 +352,7 @@ export class Executor {
         );
       }
       const capped = cappedQuery({
-        text: p.text,
+        text: withTrace(p.text, p.options),
         values: p.values,
         types: RAW_TEXT,
         limit: p.options.maxRows + 1,
@@ -384,7 +400,9 @@ export class Executor {
   async #readCursor(client: pg.PoolClient, text: string, values: readonly unknown[], options: RunOptions) {
     const { maxRows, onBatch } = options;
     const batchRows = onBatch ? Math.max(1, options.batchRows ?? 500) : maxRows + 1;
-    const cursor = client.query(new Cursor(text, [...values], { rowMode: 'array', types: RAW_TEXT }));
+    const cursor = client.query(
+      new Cursor(withTrace(text, options), [...values], { rowMode: 'array', types: RAW_TEXT }),
+    );
     const read = (n: number) =>
       new Promise<{ rows: (string | null)[][]; result: pg.QueryResult }>((resolve, reject) => {
         cursor.read(n, (error, rows, result) =>

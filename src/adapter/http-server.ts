@@ -14,6 +14,8 @@ export interface OperationsServerOptions {
 /** The adapter's HTTP endpoints for operators, and where they listen. */
 export interface OperationsServer {
   readonly url: string;
+  /** From now on `/healthz` and `/readyz` answer 503 (the adapter is draining); `/metrics` still answers. */
+  markStopping(): void;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,9 @@ export async function startOperationsServer(options: OperationsServerOptions): P
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
+    markStopping: () => {
+      stopping = true;
+    },
     close: async () => {
       stopping = true;
       metrics.close();

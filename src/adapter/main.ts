@@ -55,8 +55,11 @@ export async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('stopping', { signal });
-    Promise.resolve(operations?.close())
-      .then(() => adapter.stop())
+    // Probes see 503 while the adapter drains; the endpoints close once it has stopped.
+    operations?.markStopping();
+    adapter
+      .stop()
+      .then(() => operations?.close())
       .then(() => transport.close())
       .then(() => process.exit(0))
       .catch((error) => {

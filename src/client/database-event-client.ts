@@ -12,8 +12,10 @@ import { isSaneId, newId } from '../events/ids.js';
 import type { ColumnInfo, ReplyEnvelope } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
 import { topicNames } from '../events/topics.js';
+import { TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { decodeTextRows, encodeParams, pgTypeParser } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { loadTelemetry, outgoingTraceparent } from '../telemetry.js';
 import { createTransport } from '../transport/create-transport.js';
 import { RequestReply } from '../transport/request-reply.js';
 import type { Transport } from '../transport/types.js';
@@ -31,6 +33,11 @@ export interface CallOptions {
   maxRows?: number;
   /** Correlation id to use (kept only if sane); default: a new UUID. */
   correlationId?: string;
+  /**
+   * W3C trace context to send with the request (a Kafka header; invalid ones are not sent). Default:
+   * the active OpenTelemetry span's, when the application has `@opentelemetry/api`.
+   */
+  traceparent?: string;
 }
 
 /** An open interactive transaction: the server-issued id, and the Kafka key that routes it to one adapter. */
@@ -152,14 +159,17 @@ export class DatabaseEventClient implements AsyncDisposable {
   start(): Promise<void> {
     if (this.#stopped)
       return Promise.reject(new DbBridgeError('CLIENT_STOPPED', 'client was stopped; create a new one'));
-    this.#started ??= this.#rr.start().catch(async (error) => {
-      this.#started = undefined;
-      await this.#rr.stop().catch(() => {});
-      if (this.#ownsTransport) await this.#transport.close().catch(() => {});
-      throw error instanceof DbBridgeError
-        ? error
-        : new TransportError(`Failed to start Kafka client: ${(error as Error).message}`, { cause: error });
-    });
+    this.#started ??= Promise.all([this.#rr.start(), loadTelemetry()]).then(
+      () => {},
+      async (error) => {
+        this.#started = undefined;
+        await this.#rr.stop().catch(() => {});
+        if (this.#ownsTransport) await this.#transport.close().catch(() => {});
+        throw error instanceof DbBridgeError
+          ? error
+          : new TransportError(`Failed to start Kafka client: ${(error as Error).message}`, { cause: error });
+      },
+    );
     return this.#started;
   }
 
@@ -394,6 +404,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     await this.#requireStarted();
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     const correlationId = isSaneId(options.correlationId) ? options.correlationId : newId();
+    const traceparent = outgoingTraceparent(options.traceparent);
     const isWrite = WRITE_OPERATIONS.has(payload.operation_type);
     const transaction = options.transaction;
     const wire: RequestPayload = {
@@ -413,7 +424,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows);
+        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, traceparent);
       } catch (error) {
         if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
         const delay = backoffDelay(attempt, this.#options.retry);
@@ -441,6 +452,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     timeoutMs: number,
     key: string | undefined,
     onRows: ((rows: R[]) => Promise<void>) | undefined,
+    traceparent: string | undefined,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
@@ -463,6 +475,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     try {
       reply = await this.#rr.request(envelope, timeoutMs, {
         ...(key === undefined ? {} : { key }),
+        ...(traceparent === undefined ? {} : { headers: { [TRACEPARENT_HEADER]: traceparent } }),
         onChunk: (chunk) => {
           if (chunk.event_type !== 'DATABASE_QUERY_COMPLETED') return;
           const rows = chunk.payload.text_rows ?? [];

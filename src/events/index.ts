@@ -43,6 +43,13 @@ export {
 export { quoteIdent } from './sql.js';
 export { DEFAULT_TOPIC_ENV, type TopicNames, topicNames } from './topics.js';
 export {
+  formatTraceparent,
+  isTraceparent,
+  parseTraceparent,
+  type SpanIds,
+  TRACEPARENT_HEADER,
+} from './trace-context.js';
+export {
   decodeTextRows,
   encodeParam,
   encodeParams,

@@ -16,6 +16,7 @@ import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import { connectFailed, transportError } from './connect-error.js';
+import { textHeaders } from './headers.js';
 import { describeSecurity, type KafkaSecurity, kafkajsSecurity } from './security.js';
 import type {
   GroupConsumer,
@@ -408,9 +409,15 @@ function splitKey(key: string): { topic: string; partition: number } {
 function toIncoming(
   topic: string,
   partition: number,
-  m: { offset: string; key: Buffer | null; value: Buffer | null },
+  m: {
+    offset: string;
+    key: Buffer | null;
+    value: Buffer | null;
+    headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+  },
 ): IncomingMessage {
-  return { topic, partition, offset: m.offset, key: m.key, value: m.value };
+  const headers = textHeaders(Object.entries(m.headers ?? {}));
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, ...(headers ? { headers } : {}) };
 }
 
 function groupByTopic(batch: readonly Queued[]): TopicMessages[] {

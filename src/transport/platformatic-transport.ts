@@ -18,6 +18,7 @@ import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import { connectFailed, describeError as describe, transportError } from './connect-error.js';
+import { textHeaders } from './headers.js';
 import { describeSecurity, type KafkaSecurity, platformaticSecurity } from './security.js';
 import type {
   GroupBatch,
@@ -617,6 +618,7 @@ class GroupReader {
       offset: m.offset.toString(),
       key: m.key ?? null,
       value: m.value ?? null,
+      ...headersOf(m),
     });
     this.#buffered++;
     if (this.#buffered >= this.#maxBuffered && !this.#throttled) {
@@ -706,4 +708,10 @@ class GroupReader {
     await this.#stream?.close().catch(() => {});
     await this.#consumer.close().catch(() => {});
   }
+}
+
+/** A message's headers as text, as `IncomingMessage` carries them (nothing when it has none). */
+function headersOf(m: { headers?: Map<Buffer, Buffer> }): { headers?: Record<string, string> } {
+  const headers = m.headers === undefined ? undefined : textHeaders([...m.headers.entries()]);
+  return headers === undefined ? {} : { headers };
 }

@@ -30,6 +30,8 @@ export interface RequestOptions {
    * then counts from the latest chunk.
    */
   readonly onChunk?: (reply: ReplyEnvelope) => void | Promise<void>;
+  /** Kafka headers of the request message (e.g. `traceparent`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -104,7 +106,11 @@ export class RequestReply {
         onChunk: options.onChunk,
       });
       publisher
-        .publish(this.#options.topics.requested, { key: options.key ?? id, value: JSON.stringify(envelope) })
+        .publish(this.#options.topics.requested, {
+          key: options.key ?? id,
+          value: JSON.stringify(envelope),
+          ...(options.headers === undefined ? {} : { headers: options.headers }),
+        })
         .then(
           () => {
             this.#publishFailedAt = undefined;

@@ -17,6 +17,8 @@ export interface IncomingMessage {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** Kafka headers as text (e.g. W3C `traceparent`); absent when the message has none. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Publishes messages; sends issued within the same tick share one produce request. */

@@ -133,6 +133,15 @@ describe('adapter process', () => {
     }
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
+    // While it drains, probes are told it is going away; metrics still answer.
+    const base = operationsUrl();
+    let health = 200;
+    for (const deadline = Date.now() + 5000; health === 200 && Date.now() < deadline; ) {
+      health = (await fetch(`${base}/healthz`)).status;
+    }
+    expect(health).toBe(503);
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    expect((await fetch(`${base}/metrics`)).status).toBe(200);
     const results = await Promise.all(pending);
     expect(results.map((r) => r[0]?.i)).toEqual([0, 1, 2, 3, 4]);
     expect(await exited).toBe(0);
