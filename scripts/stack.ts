@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnv } from '../src/env.js';
 import { topicNames } from '../src/events/topics.js';
+import { kafkajsSecurity } from '../src/transport/client-security.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
-import { type KafkaSecurity, kafkajsSecurity } from '../src/transport/security.js';
+import type { KafkaSecurity } from '../src/transport/security.js';
 import { migrate } from './migrate.js';
 import {
   ensureKafkaJars,

@@ -12,7 +12,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { type KafkaSecurity, kafkajsSecurity } from '../../src/transport/security.js';
+import { kafkajsSecurity } from '../../src/transport/client-security.js';
+import type { KafkaSecurity } from '../../src/transport/security.js';
 import {
   isAlive,
   logExcerpt,

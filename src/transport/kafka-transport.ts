@@ -15,9 +15,10 @@ import { v4 as uuidv4 } from 'uuid';
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
+import { kafkajsSecurity } from './client-security.js';
 import { connectFailed, transportError } from './connect-error.js';
 import { textHeaders } from './headers.js';
-import { describeSecurity, type KafkaSecurity, kafkajsSecurity } from './security.js';
+import { describeSecurity, type KafkaSecurity } from './security.js';
 import type {
   GroupConsumer,
   GroupConsumerOptions,

@@ -17,9 +17,10 @@ import {
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
+import { platformaticSecurity } from './client-security.js';
 import { connectFailed, describeError as describe, transportError } from './connect-error.js';
 import { textHeaders } from './headers.js';
-import { describeSecurity, type KafkaSecurity, platformaticSecurity } from './security.js';
+import { describeSecurity, type KafkaSecurity } from './security.js';
 import type {
   GroupBatch,
   GroupConsumer,

@@ -7,9 +7,10 @@ import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/
 import { readEnv } from '../../src/env.js';
 import { type TopicNames, topicNames } from '../../src/events/topics.js';
 import { silentLogger } from '../../src/logger.js';
+import { kafkajsSecurity } from '../../src/transport/client-security.js';
 import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
-import { type KafkaSecurity, kafkajsSecurity } from '../../src/transport/security.js';
+import type { KafkaSecurity } from '../../src/transport/security.js';
 import type { Transport } from '../../src/transport/types.js';
 
 declare module 'vitest' {

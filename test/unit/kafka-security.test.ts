@@ -2,13 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/client/options.js';
 import { clientEnvDefaults, KafkaSecurityEnv, kafkaSecurityFromEnv, readEnv } from '../../src/env.js';
 import { ConfigurationError, TransportError } from '../../src/errors.js';
+import { kafkajsSecurity, platformaticSecurity } from '../../src/transport/client-security.js';
 import { connectFailed, kafkaRefusal, transportError } from '../../src/transport/connect-error.js';
-import {
-  describeSecurity,
-  kafkajsSecurity,
-  platformaticSecurity,
-  securityProtocol,
-} from '../../src/transport/security.js';
+import { describeSecurity, securityProtocol } from '../../src/transport/security.js';
 
 const files: Record<string, string> = { '/ca.pem': 'CA', '/cert.pem': 'CERT', '/key.pem': 'KEY' };
 const readFile = (path: string) => {
