@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseError, DatabaseEventClient } from '../../src/index.js';
 import { type AdapterChild, spawnAdapter } from '../helpers/adapter-child.js';
@@ -202,27 +203,43 @@ describe('hostile requests, raw on Kafka', () => {
 });
 
 describe('hostile calls through the public API', () => {
-  it('statements that end their own connection, five in a row, do not open the adapter breaker', async () => {
+  it('connections lost mid-statement, five in a row, do not open the adapter breaker while fresh ones answer', async () => {
+    // Callers cannot end their own backend any more (pg_terminate_backend is refused by the sandbox,
+    // see the battery): the loss comes from outside, as a failover or an operator would cause it.
+    const owner = new pg.Client({ connectionString: stack().databaseOwnerUrl });
+    await owner.connect();
     // No client breaker: the codes are the adapter's own answers.
-    const killer = new DatabaseEventClient({
+    const victim = new DatabaseEventClient({
       bootstrapServers: stack().bootstrapServers,
       topicEnv: env,
       maxRetries: 0,
       enableCircuitBreaker: false,
     });
-    await killer.start();
+    await victim.start();
     try {
       const codes: string[] = [];
       for (let i = 0; i < 5; i++) {
-        const error = await killer.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e) => e);
-        codes.push(String(error.code));
+        const marker = `lost-mid-statement-${env}-${i}`;
+        const running = victim.query(`SELECT pg_sleep(30), '${marker}' AS m`).catch((e) => e);
+        let terminated = false;
+        for (const deadline = Date.now() + 15_000; !terminated && Date.now() < deadline; ) {
+          const { rows } = await owner.query(
+            `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`,
+            [`%${marker}%`],
+          );
+          terminated = rows.some((r: { done: boolean }) => r.done);
+          if (!terminated) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(terminated).toBe(true);
+        codes.push(String((await running).code));
       }
       // A fresh connection answered each time: the database is up (3 in a row opened the breaker).
       expect(codes).toEqual(Array(5).fill('DATABASE_CONNECTION_FAILED'));
       expect(await db.query('SELECT 4 AS ok')).toEqual([{ ok: 4 }]);
       expect(adapter.alive()).toBe(true);
     } finally {
-      await killer.stop();
+      await victim.stop();
+      await owner.end();
     }
   });
 

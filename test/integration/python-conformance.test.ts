@@ -63,7 +63,7 @@ describe('Python seed client (aiokafka) against the adapter', () => {
         '--env',
         bridge.env,
         '--dsn',
-        stack().databaseUrl,
+        stack().databaseOwnerUrl, // it creates its own table: the schema owner's connection
       ],
       { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
     ).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
