@@ -57,8 +57,11 @@ describe('docs/', () => {
     expect(checked).toBeGreaterThanOrEqual(6);
   });
 
-  it('links only to files that exist', () => {
-    for (const { file, text } of docs) {
+  it('links only to files that exist, and the README links every document', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const { file } of docs) expect(readme, file).toContain(`](${file})`);
+    expect(readme).toContain('](generated/asyncapi.json)');
+    for (const { file, text } of [...docs, { file: 'README.md', text: readme }]) {
       for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
         if (/^[a-z]+:/.test(target as string)) continue;
         expect(existsSync(resolve(dirname(join(root, file)), target as string)), `${file} -> ${target}`).toBe(
