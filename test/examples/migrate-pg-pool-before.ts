@@ -1,0 +1,41 @@
+import pg from 'pg';
+
+// Before: the service holds database credentials and a pool of its own.
+const pool = new pg.Pool({
+  host: process.env.POSTGRES_HOST,
+  port: 5436,
+  database: 'omninode_bridge',
+  user: 'postgres',
+  password: process.env.POSTGRES_PASSWORD,
+  max: 10,
+});
+
+export async function recentExecutions(agentName: string) {
+  const { rows } = await pool.query(
+    'SELECT execution_id, status FROM agent_execution_logs WHERE agent_name = $1 ORDER BY started_at DESC LIMIT 10',
+    [agentName],
+  );
+  return rows;
+}
+
+export async function finishExecution(executionId: string, qualityScore: number): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await client.query(
+      "UPDATE agent_execution_logs SET status = 'success', quality_score = $2, completed_at = now() WHERE execution_id = $1",
+      [executionId, qualityScore],
+    );
+    await client.query('COMMIT');
+    return result.rowCount ?? 0;
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export function shutdown(): Promise<void> {
+  return pool.end();
+}
