@@ -275,7 +275,8 @@ export class DatabaseAdapter {
       const allowDdl = this.#options.allowDdl ?? false;
       const timeoutMs = this.#statementTimeout(request);
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
-      const when = deadline === undefined ? {} : { deadline };
+      // The correlation id lets a CANCEL request find the statement while it runs.
+      const when = { ...(deadline === undefined ? {} : { deadline }), cancelKey: request.correlation_id };
       const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
       const chunker = this.#chunker(request);
       switch (operation.kind) {
@@ -318,6 +319,11 @@ export class DatabaseAdapter {
           }
           sql = undefined;
           work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
+          break;
+        }
+        case 'cancel': {
+          const cancelled = this.#executor.cancel(operation.correlationId);
+          work = async () => ({ result: { ...emptyResult('CANCEL'), rowCount: (await cancelled) ? 1 : 0 } });
           break;
         }
         default: {

@@ -78,6 +78,8 @@ export interface RunOptions {
   readonly batchRows?: number;
   /** Epoch ms after which nobody awaits the result: a statement still waiting for a connection then does not run. */
   readonly deadline?: number;
+  /** While it runs alone on a connection, `cancel(cancelKey)` cancels it (the request's correlation id). */
+  readonly cancelKey?: string;
 }
 
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
@@ -103,6 +105,8 @@ export class Executor {
   #flushScheduled = false;
   readonly #costs: StatementCosts;
   readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
+  /** Statements running alone on a connection, by cancel key: the backend and the text it runs. */
+  readonly #running = new Map<string, { readonly pid: number; readonly text: string }>();
 
   constructor(options: ExecutorOptions) {
     const base: pg.PoolConfig = {
@@ -131,6 +135,34 @@ export class Executor {
 
   get stats(): Readonly<ExecutorStats> {
     return { ...this.#stats };
+  }
+
+  /**
+   * Cancels the statement running under `key`, if it still runs: PostgreSQL's cancel, sent only
+   * while that backend is active on that very text, so a statement that just ended does not take
+   * the next user of its connection down with it. Resolves whether a cancel was sent.
+   */
+  async cancel(key: string): Promise<boolean> {
+    const running = this.#running.get(key);
+    if (running === undefined) return false;
+    const { rows } = await this.#writePool.query<{ cancelled: boolean }>(
+      `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+       WHERE pid = $1 AND state = 'active' AND query <> '' AND starts_with($2, query)`,
+      [running.pid, running.text],
+    );
+    return rows[0]?.cancelled === true;
+  }
+
+  /** Runs `work` with the statement registered for `cancel` (when it has a cancel key). */
+  async #cancellable<T>(client: pg.PoolClient, text: string, options: RunOptions, work: () => Promise<T>) {
+    const key = options.cancelKey;
+    if (key === undefined) return work();
+    this.#running.set(key, { pid: (client as unknown as { processID: number }).processID, text });
+    try {
+      return await work();
+    } finally {
+      this.#running.delete(key);
+    }
   }
 
   /** The read-write pool, for the catalog and health checks. */
@@ -196,10 +228,12 @@ export class Executor {
       await client.query(setStatementTimeout(options.timeoutMs));
       this.#timeouts.set(client, { ms: options.timeoutMs, inBlock: inBlock(client) });
     }
-    if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
-    const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
-    void client.query(capped.query);
-    return this.#finish(await capped.result, options);
+    return this.#cancellable(client, text, options, async () => {
+      if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
+      const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
+      void client.query(capped.query);
+      return this.#finish(await capped.result, options);
+    });
   }
 
   /** The statement_timeout known to be in force on the connection now (undefined: unknown). */
@@ -318,8 +352,12 @@ export class Executor {
     if (timeout !== before && timeout !== undefined)
       this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;
+    // Only a statement alone on its connection may be cancelled: a cancel must not hit a neighbour.
+    const alone = live.length === 1 ? (live[0] as Pending) : undefined;
     try {
-      settled = await sendPipelined(client, queries, results);
+      settled = await (alone
+        ? this.#cancellable(client, alone.text, alone.options, () => sendPipelined(client, queries, results))
+        : sendPipelined(client, queries, results));
     } finally {
       client.release(broken ?? (settled ? undefined : new Error('pipelined connection did not settle')));
     }

@@ -25,6 +25,11 @@ export interface CallOptions {
   maxRows?: number;
   /** Correlation id to use (kept only if sane); default: a new UUID. */
   correlationId?: string;
+  /**
+   * Aborts the call: it rejects with the signal's reason at once, and a CANCEL request asks the
+   * adapter to cancel the statement if it is running.
+   */
+  signal?: AbortSignal;
 }
 
 /** An open interactive transaction: the server-issued id, and the Kafka key that routes it to one adapter. */
@@ -406,9 +411,9 @@ export class DatabaseEventClient implements AsyncDisposable {
     const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows);
+        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, options.signal);
       } catch (error) {
-        if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
+        if (attempt >= maxRetries || options.signal?.aborted || !this.#retryable(error, isWrite)) throw error;
         const delay = backoffDelay(attempt, this.#options.retry);
         this.#logger.warn('retrying request', {
           correlationId,
@@ -434,6 +439,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     timeoutMs: number,
     key: string | undefined,
     onRows: ((rows: R[]) => Promise<void>) | undefined,
+    signal?: AbortSignal,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
@@ -456,6 +462,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     try {
       reply = await this.#rr.request(envelope, timeoutMs, {
         ...(key === undefined ? {} : { key }),
+        ...(signal === undefined ? {} : { signal }),
         onChunk: (chunk) => {
           if (chunk.event_type !== 'DATABASE_QUERY_COMPLETED') return;
           const rows = chunk.payload.text_rows ?? [];
@@ -464,6 +471,11 @@ export class DatabaseEventClient implements AsyncDisposable {
         },
       });
     } catch (error) {
+      if (signal?.aborted) {
+        breaker?.cancel();
+        this.#cancelOnAdapter(correlationId, key);
+        throw error;
+      }
       if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
       else breaker?.success();
       throw error;
@@ -525,6 +537,26 @@ export class DatabaseEventClient implements AsyncDisposable {
   }
 
   /** Transient failures are retried; writes only when the statement provably did not run. */
+  /**
+   * Asks the adapter that runs the request (same Kafka key, so same partition and process) to cancel
+   * its statement. Fire and forget: the caller has already been answered with the abort.
+   */
+  #cancelOnAdapter(correlationId: string, key: string | undefined): void {
+    const envelope = requestEnvelope(
+      { operation_type: 'CANCEL', cancel_correlation_id: correlationId },
+      {
+        service: this.#options.service,
+        clientId: this.#clientId,
+        ...(this.#rr.replyPartition === undefined ? {} : { replyPartition: this.#rr.replyPartition }),
+      },
+    );
+    this.#rr
+      .request(envelope, this.#options.requestTimeoutMs, { key: key ?? correlationId })
+      .catch((error) => {
+        this.#logger.warn('cancel request failed', { correlationId, error });
+      });
+  }
+
   #retryable(error: unknown, isWrite: boolean): boolean {
     if (error instanceof DatabaseError) {
       if (error.code === 'CIRCUIT_BREAKER_OPEN' && error.errorType === undefined) return false; // our own breaker

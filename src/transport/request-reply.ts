@@ -30,6 +30,8 @@ export interface RequestOptions {
    * then counts from the latest chunk.
    */
   readonly onChunk?: (reply: ReplyEnvelope) => void | Promise<void>;
+  /** Stops waiting: the call rejects with the signal's reason (the request may still run; see CANCEL). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -91,10 +93,21 @@ export class RequestReply {
         new DbBridgeError('CONFIGURATION_ERROR', `correlation id ${id} is already in flight`),
       );
     }
-    return new Promise<ReplyEnvelope>((resolve, reject) => {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<ReplyEnvelope>((resolveReply, rejectReply) => {
+      const onAbort = () => this.#settle(id, undefined, signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
       this.#pending.set(id, {
-        resolve,
-        reject,
+        resolve: (reply) => {
+          done();
+          resolveReply(reply);
+        },
+        reject: (error) => {
+          done();
+          rejectReply(error);
+        },
         timer: this.#timer(id, timeoutMs),
         timeoutMs,
         onChunk: options.onChunk,

@@ -200,6 +200,43 @@ describe('KafkaDialect', () => {
     }
   });
 
+  it('an abort signal rejects the call and cancels the statement running on the adapter', async () => {
+    // A statement timeout far beyond the test: only the cancel can end the statement early.
+    const patient = new Kysely<DB>({ dialect: new KafkaDialect({ client, timeoutMs: 120_000 }) });
+    const marker = `abort_${randomUUID().slice(0, 8)}`;
+    const running = async () =>
+      (
+        await bridge.pg.query(`SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1`, [
+          `%${marker}%`,
+        ])
+      ).rows.length;
+    const until = async (condition: () => Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await condition())) {
+        if (Date.now() > deadline) throw new Error(`still not ${what} after 30 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      const controller = new AbortController();
+      const query = patient
+        .selectNoFrom(sql<string>`pg_sleep(90)::text /* ${sql.raw(marker)} */`.as('slept'))
+        .execute({ signal: controller.signal });
+      const outcome = query.then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      );
+      await until(async () => (await running()) === 1, 'running');
+      controller.abort(new Error('the caller gave up'));
+      expect(await outcome).toBe('the caller gave up');
+      // Cancelled on the adapter: gone long before its 90 s or its 120 s timeout.
+      await until(async () => (await running()) === 0, 'cancelled');
+      expect(await patient.selectNoFrom(sql<number>`1`.as('one')).executeTakeFirst()).toEqual({ one: 1 });
+    } finally {
+      await patient.destroy();
+    }
+  });
+
   it('numAffectedRows matches the PostgreSQL dialect for insert, update and delete', async () => {
     const results = [];
     for (const k of [db, direct]) {
