@@ -275,8 +275,7 @@ export class DatabaseAdapter {
       const allowDdl = this.#options.allowDdl ?? false;
       const timeoutMs = this.#statementTimeout(request);
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
-      // The correlation id lets a CANCEL request find the statement while it runs.
-      const when = { ...(deadline === undefined ? {} : { deadline }), cancelKey: request.correlation_id };
+      const when = deadline === undefined ? {} : { deadline };
       const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
       const chunker = this.#chunker(request);
       switch (operation.kind) {
@@ -290,7 +289,9 @@ export class DatabaseAdapter {
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
           const text = operation.page ? validator.paged(operation.sql, operation.page) : operation.sql;
           const values = [...operation.params];
-          const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
+          // The correlation id lets a CANCEL request find the statement while it runs.
+          const cancelKey = request.correlation_id;
+          const options = { readOnly, maxRows, timeoutMs, cancelKey, ...when, ...chunker.runOptions };
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
@@ -336,6 +337,7 @@ export class DatabaseAdapter {
                 readOnly: statement.readOnly,
                 maxRows,
                 timeoutMs,
+                cancelKey: request.correlation_id,
                 ...when,
                 ...chunker.runOptions,
               }),

@@ -213,12 +213,22 @@ export class Executor {
     }
   }
 
+  /** Runs one statement on the given connection (see `#runOn`), cancellable by its `cancelKey` meanwhile. */
+  runOn(
+    client: pg.PoolClient,
+    text: string,
+    values: readonly unknown[],
+    options: RunOptions,
+  ): Promise<StatementResult> {
+    return this.#cancellable(client, text, options, () => this.#runOn(client, text, values, options));
+  }
+
   /**
    * Runs one statement on the given connection. With `onBatch`, rows are handed over in batches as
    * they are read (SELECTs through a portal, so a large result never sits in memory whole) and the
    * returned `textRows` is empty.
    */
-  async runOn(
+  async #runOn(
     client: pg.PoolClient,
     text: string,
     values: readonly unknown[],
@@ -228,12 +238,10 @@ export class Executor {
       await client.query(setStatementTimeout(options.timeoutMs));
       this.#timeouts.set(client, { ms: options.timeoutMs, inBlock: inBlock(client) });
     }
-    return this.#cancellable(client, text, options, async () => {
-      if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
-      const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
-      void client.query(capped.query);
-      return this.#finish(await capped.result, options);
-    });
+    if (this.#needsPortal(options)) return await this.#readCursor(client, text, values, options);
+    const capped = cappedQuery({ text, values, types: RAW_TEXT, limit: options.maxRows + 1 });
+    void client.query(capped.query);
+    return this.#finish(await capped.result, options);
   }
 
   /** The statement_timeout known to be in force on the connection now (undefined: unknown). */

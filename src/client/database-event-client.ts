@@ -409,20 +409,34 @@ export class DatabaseEventClient implements AsyncDisposable {
     const key = transaction?.key ?? options.key;
     // Inside a transaction, or once rows were handed out, a repeat could run twice or duplicate rows.
     const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, options.signal);
-      } catch (error) {
-        if (attempt >= maxRetries || options.signal?.aborted || !this.#retryable(error, isWrite)) throw error;
-        const delay = backoffDelay(attempt, this.#options.retry);
-        this.#logger.warn('retrying request', {
-          correlationId,
-          attempt: attempt + 1,
-          delayMs: delay,
-          code: (error as DbBridgeError).code,
-        });
-        await this.#sleep(delay);
+    // An abort ends the wait at once (the reply, if any, is dropped) and asks the adapter to cancel.
+    const signal = options.signal;
+    if (signal?.aborted) throw signal.reason;
+    const onAbort = () => this.#rr.abort(correlationId, signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (signal?.aborted) throw signal.reason; // aborted while waiting to retry
+          return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows);
+        } catch (error) {
+          if (signal?.aborted) {
+            this.#cancelOnAdapter(correlationId, key);
+            throw error;
+          }
+          if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
+          const delay = backoffDelay(attempt, this.#options.retry);
+          this.#logger.warn('retrying request', {
+            correlationId,
+            attempt: attempt + 1,
+            delayMs: delay,
+            code: (error as DbBridgeError).code,
+          });
+          await this.#sleep(delay);
+        }
       }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -439,7 +453,6 @@ export class DatabaseEventClient implements AsyncDisposable {
     timeoutMs: number,
     key: string | undefined,
     onRows: ((rows: R[]) => Promise<void>) | undefined,
-    signal?: AbortSignal,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
@@ -462,7 +475,6 @@ export class DatabaseEventClient implements AsyncDisposable {
     try {
       reply = await this.#rr.request(envelope, timeoutMs, {
         ...(key === undefined ? {} : { key }),
-        ...(signal === undefined ? {} : { signal }),
         onChunk: (chunk) => {
           if (chunk.event_type !== 'DATABASE_QUERY_COMPLETED') return;
           const rows = chunk.payload.text_rows ?? [];
@@ -471,11 +483,6 @@ export class DatabaseEventClient implements AsyncDisposable {
         },
       });
     } catch (error) {
-      if (signal?.aborted) {
-        breaker?.cancel();
-        this.#cancelOnAdapter(correlationId, key);
-        throw error;
-      }
       if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
       else breaker?.success();
       throw error;

@@ -30,8 +30,6 @@ export interface RequestOptions {
    * then counts from the latest chunk.
    */
   readonly onChunk?: (reply: ReplyEnvelope) => void | Promise<void>;
-  /** Stops waiting: the call rejects with the signal's reason (the request may still run; see CANCEL). */
-  readonly signal?: AbortSignal;
 }
 
 /**
@@ -93,21 +91,10 @@ export class RequestReply {
         new DbBridgeError('CONFIGURATION_ERROR', `correlation id ${id} is already in flight`),
       );
     }
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<ReplyEnvelope>((resolveReply, rejectReply) => {
-      const onAbort = () => this.#settle(id, undefined, signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => signal?.removeEventListener('abort', onAbort);
+    return new Promise<ReplyEnvelope>((resolve, reject) => {
       this.#pending.set(id, {
-        resolve: (reply) => {
-          done();
-          resolveReply(reply);
-        },
-        reject: (error) => {
-          done();
-          rejectReply(error);
-        },
+        resolve,
+        reject,
         timer: this.#timer(id, timeoutMs),
         timeoutMs,
         onChunk: options.onChunk,
@@ -122,6 +109,11 @@ export class RequestReply {
           ),
         );
     });
+  }
+
+  /** Stops waiting for a reply: the pending call rejects with `reason` (the request itself may still run). */
+  abort(correlationId: string, reason: unknown): void {
+    this.#settle(correlationId, undefined, reason);
   }
 
   #timer(id: string, timeoutMs: number): NodeJS.Timeout {
