@@ -484,7 +484,9 @@ export class DatabaseAdapter {
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
           const text = operation.page ? validator.paged(operation.sql, operation.page) : operation.sql;
           const values = [...operation.params];
-          const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
+          // The correlation id lets a CANCEL request find the statement while it runs.
+          const cancelKey = request.correlation_id;
+          const options = { readOnly, maxRows, timeoutMs, cancelKey, ...when, ...chunker.runOptions };
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
@@ -515,6 +517,11 @@ export class DatabaseAdapter {
           work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
           break;
         }
+        case 'cancel': {
+          const cancelled = this.#executor.cancel(operation.correlationId);
+          work = async () => ({ result: { ...emptyResult('CANCEL'), rowCount: (await cancelled) ? 1 : 0 } });
+          break;
+        }
         default: {
           const tableOperation = operation;
           work = async () => {
@@ -525,6 +532,7 @@ export class DatabaseAdapter {
                 readOnly: statement.readOnly,
                 maxRows,
                 timeoutMs,
+                cancelKey: request.correlation_id,
                 ...when,
                 ...chunker.runOptions,
               }),

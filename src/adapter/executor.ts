@@ -86,6 +86,8 @@ export interface RunOptions {
   readonly batchRows?: number;
   /** Epoch ms after which nobody awaits the result: a statement still waiting for a connection then does not run. */
   readonly deadline?: number;
+  /** While it runs alone on a connection, `cancel(cancelKey)` cancels it (the request's correlation id). */
+  readonly cancelKey?: string;
   /**
    * W3C trace context of the request: sent after the statement as a sqlcommenter comment
    * (`/*traceparent='00-...'*\/`), so `pg_stat_activity` and the server's logs lead back to the caller.
@@ -123,6 +125,8 @@ export class Executor {
   readonly #costs: StatementCosts;
   readonly #resetEveryStatement: boolean;
   readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
+  /** Statements running alone on a connection, by cancel key: the backend and the text it runs. */
+  readonly #running = new Map<string, { readonly pid: number; readonly text: string }>();
 
   constructor(options: ExecutorOptions) {
     const base: pg.PoolConfig = {
@@ -152,6 +156,38 @@ export class Executor {
 
   get stats(): Readonly<ExecutorStats> {
     return { ...this.#stats };
+  }
+
+  /**
+   * Cancels the statement running under `key`, if it still runs: PostgreSQL's cancel, sent only
+   * while that backend is active on that very text, so a statement that just ended does not take
+   * the next user of its connection down with it. Resolves whether a cancel was sent.
+   */
+  async cancel(key: string): Promise<boolean> {
+    const running = this.#running.get(key);
+    if (running === undefined) return false;
+    const { rows } = await this.#writePool.query<{ cancelled: boolean }>(
+      `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+       WHERE pid = $1 AND state = 'active' AND query <> '' AND starts_with($2, query)`,
+      [running.pid, running.text],
+    );
+    return rows[0]?.cancelled === true;
+  }
+
+  /** Runs `work` with the statement registered for `cancel` (when it has a cancel key). */
+  async #cancellable<T>(client: pg.PoolClient, text: string, options: RunOptions, work: () => Promise<T>) {
+    const key = options.cancelKey;
+    if (key === undefined) return work();
+    // As sent (with its trace comment): what pg_stat_activity shows.
+    this.#running.set(key, {
+      pid: (client as unknown as { processID: number }).processID,
+      text: withTrace(text, options),
+    });
+    try {
+      return await work();
+    } finally {
+      this.#running.delete(key);
+    }
   }
 
   /** The read-write pool, for the catalog and health checks. */
@@ -235,12 +271,22 @@ export class Executor {
     }
   }
 
+  /** Runs one statement on the given connection (see `#runOn`), cancellable by its `cancelKey` meanwhile. */
+  runOn(
+    client: pg.PoolClient,
+    text: string,
+    values: readonly unknown[],
+    options: RunOptions,
+  ): Promise<StatementResult> {
+    return this.#cancellable(client, text, options, () => this.#runOn(client, text, values, options));
+  }
+
   /**
    * Runs one statement on the given connection. With `onBatch`, rows are handed over in batches as
    * they are read (SELECTs through a portal, so a large result never sits in memory whole) and the
    * returned `textRows` is empty.
    */
-  async runOn(
+  async #runOn(
     client: pg.PoolClient,
     text: string,
     values: readonly unknown[],
@@ -389,8 +435,12 @@ export class Executor {
     else if (timeout !== before && timeout !== undefined)
       this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;
+    // Only a statement alone on its connection may be cancelled: a cancel must not hit a neighbour.
+    const alone = live.length === 1 ? (live[0] as Pending) : undefined;
     try {
-      settled = await sendPipelined(client, queries, results);
+      settled = await (alone
+        ? this.#cancellable(client, alone.text, alone.options, () => sendPipelined(client, queries, results))
+        : sendPipelined(client, queries, results));
     } finally {
       client.release(broken ?? (settled ? undefined : new Error('pipelined connection did not settle')));
     }

@@ -21,6 +21,8 @@ export type Operation =
   | { readonly kind: 'begin'; readonly settings: NonNullable<RequestPayload['transaction']> }
   | { readonly kind: 'end'; readonly action: 'commit' | 'rollback'; readonly transactionId: string }
   | { readonly kind: 'batch'; readonly statements: readonly { sql: string; params: readonly unknown[] }[] }
+  /** Cancel the running statement of the request with this correlation id. */
+  | { readonly kind: 'cancel'; readonly correlationId: string }
   | {
       readonly kind: 'insert';
       readonly table: string;
@@ -136,6 +138,13 @@ export const OPERATION_RULES: Readonly<Record<OperationType, OperationRule>> = {
   BEGIN: { control: (payload) => ({ kind: 'begin', settings: payload.transaction ?? {} }) },
   COMMIT: endRule('commit'),
   ROLLBACK: endRule('rollback'),
+  CANCEL: {
+    control: (payload) => {
+      if (payload.cancel_correlation_id === undefined)
+        throw validationError('CANCEL needs payload.cancel_correlation_id');
+      return { kind: 'cancel', correlationId: payload.cancel_correlation_id };
+    },
+  },
   BATCH: {
     control: (payload) => {
       if (payload.statements === undefined) throw validationError('BATCH needs payload.statements');

@@ -38,6 +38,11 @@ export interface CallOptions {
    * the active OpenTelemetry span's, when the application has `@opentelemetry/api`.
    */
   traceparent?: string;
+  /**
+   * Aborts the call: it rejects with the signal's reason at once, and a CANCEL request asks the
+   * adapter to cancel the statement if it is running.
+   */
+  signal?: AbortSignal;
 }
 
 /** An open interactive transaction: the server-issued id, and the Kafka key that routes it to one adapter. */
@@ -422,20 +427,34 @@ export class DatabaseEventClient implements AsyncDisposable {
     const key = transaction?.key ?? options.key;
     // Inside a transaction, or once rows were handed out, a repeat could run twice or duplicate rows.
     const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, traceparent);
-      } catch (error) {
-        if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
-        const delay = backoffDelay(attempt, this.#options.retry);
-        this.#logger.warn('retrying request', {
-          correlationId,
-          attempt: attempt + 1,
-          delayMs: delay,
-          code: (error as DbBridgeError).code,
-        });
-        await this.#sleep(delay);
+    // An abort ends the wait at once (the reply, if any, is dropped) and asks the adapter to cancel.
+    const signal = options.signal;
+    if (signal?.aborted) throw signal.reason;
+    const onAbort = () => this.#rr.abort(correlationId, signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (signal?.aborted) throw signal.reason; // aborted while waiting to retry
+          return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, traceparent);
+        } catch (error) {
+          if (signal?.aborted) {
+            this.#cancelOnAdapter(correlationId, key);
+            throw error;
+          }
+          if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
+          const delay = backoffDelay(attempt, this.#options.retry);
+          this.#logger.warn('retrying request', {
+            correlationId,
+            attempt: attempt + 1,
+            delayMs: delay,
+            code: (error as DbBridgeError).code,
+          });
+          await this.#sleep(delay);
+        }
       }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -547,6 +566,26 @@ export class DatabaseEventClient implements AsyncDisposable {
   }
 
   /** Transient failures are retried; writes only when the statement provably did not run. */
+  /**
+   * Asks the adapter that runs the request (same Kafka key, so same partition and process) to cancel
+   * its statement. Fire and forget: the caller has already been answered with the abort.
+   */
+  #cancelOnAdapter(correlationId: string, key: string | undefined): void {
+    const envelope = requestEnvelope(
+      { operation_type: 'CANCEL', cancel_correlation_id: correlationId },
+      {
+        service: this.#options.service,
+        clientId: this.#clientId,
+        ...(this.#rr.replyPartition === undefined ? {} : { replyPartition: this.#rr.replyPartition }),
+      },
+    );
+    this.#rr
+      .request(envelope, this.#options.requestTimeoutMs, { key: key ?? correlationId })
+      .catch((error) => {
+        this.#logger.warn('cancel request failed', { correlationId, error });
+      });
+  }
+
   #retryable(error: unknown, isWrite: boolean): boolean {
     if (error instanceof DatabaseError) {
       if (error.code === 'CIRCUIT_BREAKER_OPEN' && error.errorType === undefined) return false; // our own breaker

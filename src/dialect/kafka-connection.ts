@@ -1,4 +1,10 @@
-import { type CompiledQuery, type DatabaseConnection, type QueryResult, SelectQueryNode } from 'kysely';
+import {
+  type AbortableOperationOptions,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type QueryResult,
+  SelectQueryNode,
+} from 'kysely';
 import type {
   DatabaseEventClient,
   QueryResult as EventQueryResult,
@@ -29,31 +35,49 @@ export class KafkaConnection implements DatabaseConnection {
     this.#options = options;
   }
 
-  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+  /**
+   * Kysely's abort signal cancels the request: the call rejects with the signal's reason, and the
+   * adapter cancels the statement if it is running (a CANCEL request, see `DatabaseEventClient`).
+   */
+  async executeQuery<R>(
+    compiledQuery: CompiledQuery,
+    options?: AbortableOperationOptions,
+  ): Promise<QueryResult<R>> {
     const payload = this.#payload(compiledQuery);
+    const call = this.#callOptions(options?.signal);
     try {
-      return toKyselyResult(await this.#client.request<R>(payload, this.#callOptions()));
+      return toKyselyResult(await this.#client.request<R>(payload, call));
     } catch (error) {
       if (!this.#writesInRead(payload, error)) throw error;
-      return toKyselyResult(await this.#client.request<R>(asExecute(payload), this.#callOptions()));
+      return toKyselyResult(await this.#client.request<R>(asExecute(payload), call));
     }
   }
 
-  async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+  async *streamQuery<R>(
+    compiledQuery: CompiledQuery,
+    _chunkSize?: number,
+    options?: AbortableOperationOptions,
+  ): AsyncIterableIterator<QueryResult<R>> {
     // Rows arrive in the adapter's chunks (about 256 KiB each); Kysely's chunkSize has no say over Kafka messages.
     const payload = this.#payload(compiledQuery);
+    const call = this.#callOptions(options?.signal);
     let yielded = false;
     try {
-      for await (const rows of this.#client.stream<R>(payload, this.#callOptions())) {
+      for await (const rows of this.#client.stream<R>(payload, call)) {
         yielded = true;
         yield { rows };
       }
     } catch (error) {
       if (yielded || !this.#writesInRead(payload, error)) throw error;
-      for await (const rows of this.#client.stream<R>(asExecute(payload), this.#callOptions()))
-        yield { rows };
+      for await (const rows of this.#client.stream<R>(asExecute(payload), call)) yield { rows };
     }
   }
+
+  /**
+   * Kysely's `inflightQueryAbortStrategy: 'cancel query'`: the aborted call's signal has already
+   * sent the adapter a CANCEL for its statement, so there is nothing left to do here.
+   */
+  async cancelQuery(): Promise<void> {}
 
   /**
    * A plain SELECT that writes through a function (`nextval`, a volatile function that inserts)
@@ -124,11 +148,12 @@ export class KafkaConnection implements DatabaseConnection {
     return this.#options.timeoutMs === undefined ? {} : { timeoutMs: this.#options.timeoutMs };
   }
 
-  #callOptions() {
+  #callOptions(signal?: AbortSignal) {
     return {
       ...this.#timeout(),
       maxRows: this.#options.maxRows,
       ...(this.#transaction ? { transaction: this.#transaction } : {}),
+      ...(signal === undefined ? {} : { signal }),
     };
   }
 }

@@ -14,10 +14,13 @@ export const LEGACY_OPERATION_TYPES = ['QUERY', 'UPSERT'] as const;
  * BATCH runs several statements in one transaction, all or nothing.
  */
 export const TRANSACTION_OPERATION_TYPES = ['BEGIN', 'COMMIT', 'ROLLBACK', 'BATCH'] as const;
+/** Addition: CANCEL cancels the statement of the request `cancel_correlation_id`, if it is running. */
+export const CONTROL_OPERATION_TYPES = ['CANCEL'] as const;
 export const OperationType = z.enum([
   ...OPERATION_TYPES,
   ...LEGACY_OPERATION_TYPES,
   ...TRANSACTION_OPERATION_TYPES,
+  ...CONTROL_OPERATION_TYPES,
 ]);
 export type OperationType = z.infer<typeof OperationType>;
 
@@ -82,6 +85,8 @@ export const RequestPayload = z
     /** Legacy dialect: the where-conditions. */
     filters: JsonRecord.optional(),
     returning: Returning.optional(),
+    /** Addition, CANCEL: the correlation id of the request whose statement to cancel (sent with its Kafka key). */
+    cancel_correlation_id: z.string().min(1).max(200).optional(),
     /** Legacy dialect: paging of a table read (`QUERY` with `entity_type`). */
     limit: z.number().int().nonnegative().optional(),
     offset: z.number().int().nonnegative().optional(),

@@ -67,6 +67,11 @@ export class RequestReply {
     return this.#pending.size;
   }
 
+  /** Stops waiting for a reply: the pending call rejects with `reason` (the request itself may still run). */
+  abort(correlationId: string, reason: unknown): void {
+    this.#settle(correlationId, undefined, reason);
+  }
+
   /** Resolves once the reply reader is positioned: no reply to a later request can be missed. */
   async start(): Promise<void> {
     const { transport, topics } = this.#options;

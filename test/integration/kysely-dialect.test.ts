@@ -181,6 +181,61 @@ describe('KafkaDialect', () => {
     expect(p4bus).toEqual(p4pg);
   });
 
+  it('a plain SELECT that writes through a function (nextval, setval) works as with PostgresDialect', async () => {
+    const seq = `dbbridge_seq_${randomUUID().slice(0, 8)}`;
+    await bridge.pg.query(`CREATE SEQUENCE ${seq}`);
+    try {
+      const next = (k: Kysely<DB>) => k.selectNoFrom(sql<string>`nextval(${seq})`.as('n'));
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '1' });
+      expect(await next(direct).executeTakeFirstOrThrow()).toEqual({ n: '2' });
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '3' });
+      const streamed: unknown[] = [];
+      for await (const row of next(db).stream()) streamed.push(row);
+      expect(streamed).toEqual([{ n: '4' }]);
+      await db.selectNoFrom(sql<string>`setval(${seq}, 41)`.as('s')).execute();
+      expect(await next(db).executeTakeFirstOrThrow()).toEqual({ n: '42' });
+    } finally {
+      await bridge.pg.query(`DROP SEQUENCE ${seq}`);
+    }
+  });
+
+  it('an abort signal rejects the call and cancels the statement running on the adapter', async () => {
+    // A statement timeout far beyond the test: only the cancel can end the statement early.
+    const patient = new Kysely<DB>({ dialect: new KafkaDialect({ client, timeoutMs: 120_000 }) });
+    const marker = `abort_${randomUUID().slice(0, 8)}`;
+    const running = async () =>
+      (
+        await bridge.pg.query(`SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1`, [
+          `%${marker}%`,
+        ])
+      ).rows.length;
+    const until = async (condition: () => Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await condition())) {
+        if (Date.now() > deadline) throw new Error(`still not ${what} after 30 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      const controller = new AbortController();
+      const query = patient
+        .selectNoFrom(sql<string>`pg_sleep(90)::text /* ${sql.raw(marker)} */`.as('slept'))
+        .execute({ signal: controller.signal });
+      const outcome = query.then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      );
+      await until(async () => (await running()) === 1, 'running');
+      controller.abort(new Error('the caller gave up'));
+      expect(await outcome).toBe('the caller gave up');
+      // Cancelled on the adapter: gone long before its 90 s or its 120 s timeout.
+      await until(async () => (await running()) === 0, 'cancelled');
+      expect(await patient.selectNoFrom(sql<number>`1`.as('one')).executeTakeFirst()).toEqual({ one: 1 });
+    } finally {
+      await patient.destroy();
+    }
+  });
+
   it('numAffectedRows matches the PostgreSQL dialect for insert, update and delete', async () => {
     const results = [];
     for (const k of [db, direct]) {

@@ -187,6 +187,13 @@ describe('toOperation: one rule per operation type', () => {
     expect(rejection(() => toOperation({ operation_type: 'ROLLBACK' }, false)).message).toMatch(
       /transaction_id/,
     );
+    expect(toOperation({ operation_type: 'CANCEL', cancel_correlation_id: 'c1' }, false)).toEqual({
+      kind: 'cancel',
+      correlationId: 'c1',
+    });
+    expect(rejection(() => toOperation({ operation_type: 'CANCEL' }, false)).message).toMatch(
+      /cancel_correlation_id/,
+    );
     expect(toOperation({ operation_type: 'EXECUTE', sql: 'SELECT 1' }, true)).toMatchObject({
       policy: { kind: 'execute', allowDdl: true },
     });
