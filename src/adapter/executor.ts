@@ -101,6 +101,13 @@ function withTrace(text: string, options: RunOptions): string {
   return options.traceparent === undefined ? text : `${text}\n/*traceparent='${options.traceparent}'*/`;
 }
 
+/** pg's undocumented cancel (`Client#cancel`) and the query a client is running. */
+interface CancellableClient {
+  readonly activeQuery: unknown;
+  readonly connection: { on(event: 'error', listener: (error: Error) => void): unknown };
+  cancel(target: CancellableClient, query: unknown): void;
+}
+
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
 const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
 
@@ -126,7 +133,12 @@ export class Executor {
   readonly #resetEveryStatement: boolean;
   readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
   /** Statements running alone on a connection, by cancel key: the backend and the text it runs. */
-  readonly #running = new Map<string, { readonly pid: number; readonly text: string }>();
+  readonly #running = new Map<
+    string,
+    { readonly client: pg.PoolClient; readonly pid: number; readonly text: string }
+  >();
+  /** Where a cancel request goes: the pools' own server and credentials. */
+  readonly #connection: pg.ClientConfig;
 
   constructor(options: ExecutorOptions) {
     const base: pg.PoolConfig = {
@@ -137,6 +149,7 @@ export class Executor {
       maxLifetimeSeconds: options.maxLifetimeSeconds ?? 3600,
       application_name: options.applicationName ?? 'dbbridge-adapter',
     };
+    this.#connection = { connectionString: options.databaseUrl };
     this.#readPool = new pg.Pool({ ...base, options: '-c default_transaction_read_only=on' });
     this.#writePool = new pg.Pool(base);
     this.#portalAboveRows = options.portalAboveRows ?? 1000;
@@ -159,19 +172,27 @@ export class Executor {
   }
 
   /**
-   * Cancels the statement running under `key`, if it still runs: PostgreSQL's cancel, sent only
-   * while that backend is active on that very text, so a statement that just ended does not take
-   * the next user of its connection down with it. Resolves whether a cancel was sent.
+   * Cancels the statement running under `key`, if it still runs: PostgreSQL's cancel request (the
+   * protocol's, with the backend's secret key: the adapter's role may not call pg_cancel_backend),
+   * sent only while that backend is active on that very text, so a statement that just ended does
+   * not take the next user of its connection down with it. Resolves whether a cancel was sent.
    */
   async cancel(key: string): Promise<boolean> {
     const running = this.#running.get(key);
     if (running === undefined) return false;
-    const { rows } = await this.#writePool.query<{ cancelled: boolean }>(
-      `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+    const { rows } = await this.#writePool.query(
+      `SELECT 1 FROM pg_stat_activity
        WHERE pid = $1 AND state = 'active' AND query <> '' AND starts_with($2, query)`,
       [running.pid, running.text],
     );
-    return rows[0]?.cancelled === true;
+    if (rows.length === 0 || this.#running.get(key) !== running) return false;
+    const target = running.client as unknown as CancellableClient;
+    if (target.activeQuery == null) return false;
+    // pg's own cancel: a new connection that sends CancelRequest(pid, secret key) and is closed by the server.
+    const canceller = new pg.Client(this.#connection) as unknown as CancellableClient;
+    canceller.connection.on('error', () => {}); // a refused or dropped cancel connection is no one's error
+    canceller.cancel(target, target.activeQuery);
+    return true;
   }
 
   /** Runs `work` with the statement registered for `cancel` (when it has a cancel key). */
@@ -180,6 +201,7 @@ export class Executor {
     if (key === undefined) return work();
     // As sent (with its trace comment): what pg_stat_activity shows.
     this.#running.set(key, {
+      client,
       pid: (client as unknown as { processID: number }).processID,
       text: withTrace(text, options),
     });
