@@ -74,7 +74,7 @@ export interface PlatformaticTransportOptions {
   readonly replyMaxBytesPerPartition?: number;
   /** Pause before a reply reader retries after a failed fetch, ms. Default 500. */
   readonly replyErrorBackoffMs?: number;
-  /** Group session timeout and heartbeat interval, ms. Defaults 30000 and 3000 (as the kafkajs transport). */
+  /** Group session timeout and heartbeat interval, ms. Defaults 10000 and 1000, as the kafkajs transport: a dead adapter's partitions move within about 10 s (brokers refuse less than `group.min.session.timeout.ms`, 6 s by default). */
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   /** Group consumer: messages held for batch handlers before fetching pauses. Default 1024. */
@@ -91,8 +91,8 @@ const DEFAULTS = {
   groupMaxWaitMs: 500,
   replyMaxBytesPerPartition: 1024 * 1024,
   replyErrorBackoffMs: 500,
-  sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3000,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1000,
   groupMaxBuffered: 1024,
 } as const;
 
@@ -313,20 +313,21 @@ export class PlatformaticTransport implements Transport {
 
   async openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer> {
     const o = this.#options;
-    const consumer = new Consumer({
-      ...this.#base('group'),
-      groupId: options.groupId,
-      sessionTimeout: o.sessionTimeoutMs,
-      heartbeatInterval: o.heartbeatIntervalMs,
-      autocommit: false,
-      minBytes: 1,
-      maxWaitTime: o.groupMaxWaitMs,
-    });
-    const group = new GroupReader(consumer, options, o.groupMaxBuffered, this.#logger);
+    const newConsumer = () =>
+      new Consumer({
+        ...this.#base('group'),
+        groupId: options.groupId,
+        sessionTimeout: o.sessionTimeoutMs,
+        heartbeatInterval: o.heartbeatIntervalMs,
+        autocommit: false,
+        minBytes: 1,
+        maxWaitTime: o.groupMaxWaitMs,
+      });
+    const group = new GroupReader(newConsumer, options, o.groupMaxBuffered, this.#logger);
     try {
       await group.start(o);
     } catch (error) {
-      await consumer.close(true).catch(() => {});
+      await group.close().catch(() => {});
       throw wrap('group consumer start')(error);
     }
     const close = async () => {
@@ -526,7 +527,12 @@ class PartitionReader {
  * pauses while too many messages wait for handlers.
  */
 class GroupReader {
-  readonly #consumer: Consumer;
+  /** Makes a fresh consumer: after its stream fails (a broker outage), the reader starts over with a new one. */
+  readonly #newConsumer: () => Consumer;
+  #consumer: Consumer;
+  #settings: Resolved | undefined;
+  /** Set while a restart after a stream failure is pending or running. */
+  #restarting: Promise<void> | undefined;
   readonly #options: GroupConsumerOptions;
   readonly #maxBuffered: number;
   readonly #logger: Logger;
@@ -546,8 +552,14 @@ class GroupReader {
   readonly #handlers = new Set<Promise<void>>();
   #commits: Promise<void> = Promise.resolve();
 
-  constructor(consumer: Consumer, options: GroupConsumerOptions, maxBuffered: number, logger: Logger) {
-    this.#consumer = consumer;
+  constructor(
+    newConsumer: () => Consumer,
+    options: GroupConsumerOptions,
+    maxBuffered: number,
+    logger: Logger,
+  ) {
+    this.#newConsumer = newConsumer;
+    this.#consumer = newConsumer();
     this.#options = options;
     this.#maxBuffered = maxBuffered;
     this.#logger = logger;
@@ -555,8 +567,11 @@ class GroupReader {
   }
 
   async start(o: Resolved): Promise<void> {
+    this.#settings = o;
     const consumer = this.#consumer;
-    consumer.on('consumer:group:join', ({ assignments }) => this.#onAssignment(assignments ?? []));
+    consumer.on('consumer:group:join', ({ assignments }) => {
+      if (consumer === this.#consumer) this.#onAssignment(assignments ?? []);
+    });
     const stream = await consumer.consume({
       topics: [this.#options.topic],
       mode: 'committed',
@@ -574,10 +589,46 @@ class GroupReader {
       stream.once('error', reject);
     });
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.#onMessage(m));
-    stream.on('error', (error) =>
-      this.#logger.error('group consumer stream failed', { error: describe(error) }),
-    );
+    stream.on('error', (error) => this.#failed(stream, error));
+    stream.on('close', () => this.#failed(stream, new Error('stream closed')));
     await Promise.race([positioned, sleep(o.sessionTimeoutMs)]);
+  }
+
+  /**
+   * The consumer's stream failed (a broker outage longer than the library's retries) or ended: it
+   * will not read again. Drop the partitions (their requests' offsets were not committed, so the next
+   * owner reads them again) and start over with a new consumer, retrying until it is running or closed.
+   */
+  #failed(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, error: unknown): void {
+    if (!this.#running || stream !== this.#stream || this.#restarting) return;
+    this.#logger.warn('group consumer stream failed; rejoining with a new consumer', {
+      error: describe(error),
+    });
+    this.#restarting = this.#restart().finally(() => {
+      this.#restarting = undefined;
+    });
+  }
+
+  async #restart(): Promise<void> {
+    this.#onAssignment([]);
+    const old = this.#consumer;
+    this.#stream = undefined;
+    await old.close(true).catch(() => {});
+    for (let attempt = 0; this.#running; attempt++) {
+      this.#consumer = this.#newConsumer();
+      try {
+        await this.start(this.#settings as Resolved);
+        if (!this.#running) await this.#consumer.close(true).catch(() => {});
+        else this.#logger.info('group consumer rejoined', { attempts: attempt + 1 });
+        return;
+      } catch (error) {
+        this.#stream = undefined;
+        await this.#consumer.close(true).catch(() => {});
+        const delayMs = Math.min(5000, 250 * 2 ** attempt);
+        this.#logger.warn('group consumer restart failed; retrying', { error: describe(error), delayMs });
+        await sleep(delayMs);
+      }
+    }
   }
 
   get assignedPartitions(): number {
@@ -704,6 +755,7 @@ class GroupReader {
 
   async close(): Promise<void> {
     this.pause();
+    await this.#restarting;
     await Promise.allSettled([...this.#handlers]);
     await this.#commits;
     await this.#stream?.close().catch(() => {});

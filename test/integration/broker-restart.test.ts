@@ -95,4 +95,50 @@ describe('broker restart', () => {
     );
     expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   }, 150_000);
+
+  it('after an outage longer than the group session timeout, the adapter serves again by itself', async () => {
+    await answersWithin(60_000, 5); // the previous test may have left the client's breaker open
+    await kafka.stop();
+    // Longer than the adapter's session timeout (10 s on both transports): the group has expelled
+    // it by the time the broker returns, so it must rejoin on its own.
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await kafka.start();
+    const deadline = Date.now() + 60_000;
+    let answered = false;
+    while (!answered) {
+      expect(Date.now(), 'the adapter did not answer within 60 s of the broker returning').toBeLessThan(
+        deadline,
+      );
+      answered = await client
+        .query('SELECT 6 AS ok', [], { timeoutMs: 3000 })
+        .then((rows) => rows[0]?.ok === 6)
+        .catch((e) => {
+          if (!(e instanceof DbBridgeError)) throw e;
+          return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
+        });
+    }
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.query<{ i: number }>('SELECT $1::int AS i', [i])),
+    );
+    expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  }, 150_000);
 });
+
+/** The outage of the second test: longer than the adapter's group session timeout. */
+const OUTAGE_MS = 15_000;
+
+/** Asks until the adapter answers (coded errors meanwhile), failing after `ms`. */
+async function answersWithin(ms: number, n: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    expect(Date.now(), `no answer within ${ms} ms`).toBeLessThan(deadline);
+    const answered = await client
+      .query<{ ok: number }>(`SELECT ${n} AS ok`, [], { timeoutMs: 3000 })
+      .then((rows) => rows[0]?.ok === n)
+      .catch((e) => {
+        if (!(e instanceof DbBridgeError)) throw e;
+        return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
+      });
+    if (answered) return;
+  }
+}
