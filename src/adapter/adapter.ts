@@ -486,6 +486,7 @@ export class DatabaseAdapter {
               readOnly: false,
               maxRows,
               timeoutMs,
+              maxBytes: this.#options.maxMessageBytes ?? 1_000_000,
             }),
           );
         } catch (error) {
@@ -572,7 +573,10 @@ export class DatabaseAdapter {
     };
     const chunking = pgText && options?.accept_chunks === true;
     return {
-      runOptions: chunking ? { onBatch, batchRows: 500 } : {},
+      // Rows beyond what the reply (or all chunks) can carry are not even held in memory.
+      runOptions: chunking
+        ? { onBatch, batchRows: 500, maxBytes: maxResultBytes }
+        : { maxBytes: this.#options.maxMessageBytes ?? 1_000_000 },
       finish: (
         parts: ResultParts,
         maxRows: number,

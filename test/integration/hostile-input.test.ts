@@ -88,6 +88,7 @@ const CASES: [string, (cid: string) => string | Buffer, Outcome][] = [
   ['NUL inside a text parameter', (c) => request(c, { operation_type: 'SELECT', sql: 'SELECT $1::text AS t', params: ['a\u0000b'] }), 'DATABASE_OPERATION_FAILED'],
   ['SQL of 1,000,001 characters', (c) => request(c, { operation_type: 'SELECT', sql: `SELECT 1${' '.repeat(999_993)}` }), 'VALIDATION_ERROR'],
   ['SQL of 999,000 characters naming no table (reply cut to fit)', (c) => request(c, { operation_type: 'SELECT', sql: `SELECT 1 FROM ${'a'.repeat(998_986)}` }), 'DATABASE_OPERATION_FAILED'],
+  ['a 20 MB result, unchunked, max_rows 1e6 (not held in memory)', (c) => request(c, { operation_type: 'SELECT', sql: "SELECT repeat('x', 1000) AS x FROM generate_series(1, 20000)", options: { max_rows: 1e6 } }), 'DATABASE_OPERATION_FAILED'],
   ['a parameter nested 1,000 deep', (c) => request(c, { operation_type: 'SELECT', sql: 'SELECT $1::text AS t', params: [nested(1000)] }), 'VALIDATION_ERROR'],
   ['INSERT data nested 1,000 deep', (c) => request(c, { operation_type: 'INSERT', table: 'agent_execution_logs', data: { metadata: nested(1000) } }), 'VALIDATION_ERROR'],
   ['INSERT data with 70,000 columns', (c) => request(c, { operation_type: 'INSERT', table: 'agent_execution_logs', data: Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`c${i}`, 1])) }), 'VALIDATION_ERROR'],
