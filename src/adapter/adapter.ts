@@ -122,8 +122,9 @@ export class DatabaseAdapter {
   };
   /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
   #replyPartitions = 0;
-  #probe: Promise<boolean> | undefined;
   #replyPartitionsReadAt = 0;
+  /** The shared check that PostgreSQL answers, while one runs (see `#databaseAnswers`). */
+  #probe: Promise<boolean> | undefined;
   #validator: SqlValidator | undefined;
   #publisher: Publisher | undefined;
   #consumer: GroupConsumer | undefined;
