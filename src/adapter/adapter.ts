@@ -305,7 +305,10 @@ export class DatabaseAdapter {
     const tooLarge = payloadProblem(request.payload);
     if (tooLarge !== undefined)
       return this.#publish(request, { kind: 'failed', failure: validationError(tooLarge).failure });
-    if (request.reply_partition !== undefined && !(await this.#hasReplyPartition(request.reply_partition))) {
+    // Checked without an await when the partition is known: requests that arrive together must reach
+    // the executor in the same turn of the event loop to be pipelined together.
+    const rp = request.reply_partition;
+    if (rp !== undefined && rp >= this.#replyPartitions && !(await this.#hasReplyPartition(rp))) {
       // Not taken modulo (that would land on another client's partition): refused, keyed by correlation id.
       const { reply_partition: _, ...keyed } = request;
       const failure = validationError(
