@@ -101,6 +101,7 @@ const CASES: [string, (cid: string) => string | Buffer, Outcome][] = [
   ['BATCH of 1,001 statements', (c) => request(c, { operation_type: 'BATCH', statements: Array.from({ length: 1001 }, () => ({ sql: 'SELECT 1' })) }), 'VALIDATION_ERROR'],
   ['BATCH statement with 65,536 parameters', (c) => request(c, { operation_type: 'BATCH', statements: [{ sql: 'SELECT 1' }, { sql: 'SELECT $1::int', params: manyParams(65_536) }] }), 'VALIDATION_ERROR'],
   ['COMMIT of an unknown transaction', (c) => request(c, { operation_type: 'COMMIT', transaction_id: 'no-such-transaction' }), 'VALIDATION_ERROR'],
+  ['an unknown field nested 100,000 deep (ignored)', (c) => request(c, select1).replace(/}$/, `, "more": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`), 'completed'],
   ['event_id of 10,000 characters', (c) => request(c, select1, { event_id: 'e'.repeat(10_000) }), 'VALIDATION_ERROR'],
   ['client_id of 100,000 characters', (c) => request(c, select1, { client_id: 'x'.repeat(100_000) }), 'VALIDATION_ERROR'],
   ['timestamp of 100,000 characters', (c) => request(c, select1, { timestamp: 't'.repeat(100_000) }), 'VALIDATION_ERROR'],
