@@ -57,14 +57,16 @@ afterAll(async () => {
 async function answersAgain(c: DatabaseEventClient): Promise<void> {
   const deadline = Date.now() + 60_000;
   let answered = false;
+  let last = '';
   while (!answered) {
-    expect(Date.now()).toBeLessThan(deadline);
+    expect(Date.now(), `no answer yet; last error: ${last}`).toBeLessThan(deadline);
     answered = await c
       .query('SELECT 3 AS ok', [], { timeoutMs: 3000 })
       .then((rows) => rows[0]?.ok === 3)
       .catch((e) => {
         // Down or still rejoining: a coded error, then try again shortly.
         if (!(e instanceof DbBridgeError)) throw e;
+        last = `${e.name} ${e.code}: ${e.message}`;
         return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
       });
   }
