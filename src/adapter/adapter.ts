@@ -137,8 +137,9 @@ export class DatabaseAdapter {
   };
   /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
   #replyPartitions = 0;
-  #probe: Promise<boolean> | undefined;
   #replyPartitionsReadAt = 0;
+  /** The shared check that PostgreSQL answers, while one runs (see `#databaseAnswers`). */
+  #probe: Promise<boolean> | undefined;
   #validator: SqlValidator | undefined;
   #publisher: Publisher | undefined;
   #consumer: GroupConsumer | undefined;
@@ -403,7 +404,10 @@ export class DatabaseAdapter {
     const tooLarge = payloadProblem(request.payload);
     if (tooLarge !== undefined)
       return this.#publish(request, { kind: 'failed', failure: validationError(tooLarge).failure });
-    if (request.reply_partition !== undefined && !(await this.#hasReplyPartition(request.reply_partition))) {
+    // Checked without an await when the partition is known: requests that arrive together must reach
+    // the executor in the same turn of the event loop to be pipelined together.
+    const rp = request.reply_partition;
+    if (rp !== undefined && rp >= this.#replyPartitions && !(await this.#hasReplyPartition(rp))) {
       // Not taken modulo (that would land on another client's partition): refused, keyed by correlation id.
       const { reply_partition: _, ...keyed } = request;
       const failure = validationError(
@@ -603,6 +607,7 @@ export class DatabaseAdapter {
               readOnly: false,
               maxRows,
               timeoutMs,
+              maxBytes: this.#options.maxMessageBytes ?? 1_000_000,
             }),
           );
         } catch (error) {
@@ -689,7 +694,10 @@ export class DatabaseAdapter {
     };
     const chunking = pgText && options?.accept_chunks === true;
     return {
-      runOptions: chunking ? { onBatch, batchRows: 500 } : {},
+      // Rows beyond what the reply (or all chunks) can carry are not even held in memory.
+      runOptions: chunking
+        ? { onBatch, batchRows: 500, maxBytes: maxResultBytes }
+        : { maxBytes: this.#options.maxMessageBytes ?? 1_000_000 },
       finish: (
         parts: ResultParts,
         maxRows: number,

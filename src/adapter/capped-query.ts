@@ -26,6 +26,14 @@ export interface CappedQueryConfig {
   readonly types: pg.CustomTypesConfig;
   /** Most rows to read; more make the result `truncated`. */
   readonly limit: number;
+  /**
+   * Most bytes of row data to hold (each value's length + 3, a NULL 4: no more than its JSON takes).
+   * Beyond it the rows read are dropped and the query fails with `tooLarge()` once PostgreSQL is
+   * done, so a huge result never sits in memory. Default: no limit.
+   */
+  readonly maxBytes?: number;
+  /** The error a result beyond `maxBytes` fails with. */
+  readonly tooLarge?: (maxBytes: number) => Error;
 }
 
 const BaseQuery = pg.Query as unknown as new (
@@ -37,6 +45,9 @@ const BaseQuery = pg.Query as unknown as new (
 class CappedQuery extends BaseQuery {
   suspended = false;
   readonly #limit: number;
+  readonly #maxBytes: number;
+  readonly #tooLarge: (maxBytes: number) => Error;
+  #bytes = 0;
 
   constructor(config: CappedQueryConfig, callback: (error: Error | null, result: pg.QueryResult) => void) {
     // `rows` stays unset (pg would keep the portal open and refuse pipeline mode); the limit goes to Execute.
@@ -53,6 +64,23 @@ class CappedQuery extends BaseQuery {
     );
     // Execute carries a signed 32-bit row count; a larger number would throw inside pg's writer.
     this.#limit = Math.min(Math.max(0, Math.floor(config.limit)), 2_147_483_647);
+    this.#maxBytes = config.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.#tooLarge =
+      config.tooLarge ??
+      ((max) => new Error(`result exceeds ${max} bytes; narrow the query or lower max_rows`));
+  }
+
+  handleDataRow(message: { fields: (string | null)[] }): void {
+    const self = this as unknown as { _canceledDueToError?: unknown; _result: { rows: unknown[] } };
+    if (self._canceledDueToError) return;
+    for (const value of message.fields) this.#bytes += value === null ? 4 : value.length + 3;
+    if (this.#bytes > this.#maxBytes) {
+      // pg drops further rows and hands this error to the callback once the statement is done.
+      self._canceledDueToError = this.#tooLarge(this.#maxBytes);
+      self._result.rows = [];
+      return;
+    }
+    (BaseQuery.prototype as unknown as { handleDataRow(m: unknown): void }).handleDataRow.call(this, message);
   }
 
   _getRows(connection: Connection): void {

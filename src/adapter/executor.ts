@@ -84,6 +84,11 @@ export interface RunOptions {
   /** Receive rows in batches of about this many instead of all at once. */
   readonly onBatch?: (rows: (string | null)[][], columns: ColumnInfo[]) => Promise<void>;
   readonly batchRows?: number;
+  /**
+   * Most bytes of row data a one-round-trip statement may hold (see `cappedQuery`); beyond it the
+   * statement fails with ResultTooLarge and its rows are dropped as they arrive. Default: no limit.
+   */
+  readonly maxBytes?: number;
   /** Epoch ms after which nobody awaits the result: a statement still waiting for a connection then does not run. */
   readonly deadline?: number;
   /** While it runs alone on a connection, `cancel(cancelKey)` cancels it (the request's correlation id). */
@@ -325,6 +330,7 @@ export class Executor {
       values,
       types: RAW_TEXT,
       limit: options.maxRows + 1,
+      ...byteCap(options),
     });
     void client.query(capped.query);
     return this.#finish(await capped.result, options);
@@ -424,6 +430,7 @@ export class Executor {
         values: p.values,
         types: RAW_TEXT,
         limit: p.options.maxRows + 1,
+        ...byteCap(p.options),
       });
       queries.push(capped.query);
       results.push(
@@ -544,6 +551,21 @@ function inBlock(client: pg.PoolClient): boolean {
 function checkStatement(text: string, values: readonly unknown[]): void {
   const problem = statementProblem(text, values);
   if (problem !== undefined) throw validationError(problem);
+}
+
+function byteCap(options: RunOptions) {
+  if (options.maxBytes === undefined) return {};
+  return {
+    maxBytes: options.maxBytes,
+    tooLarge: (max: number) =>
+      new RequestRejected({
+        code: 'DATABASE_OPERATION_FAILED',
+        message: `result exceeds ${max} bytes (the most one reply holds${options.onBatch ? ', chunked' : ''}); lower max_rows or narrow the query${options.onBatch ? '' : ', or ask for chunks with row_format pg_text and accept_chunks'}`,
+        errorType: 'ResultTooLarge',
+        sqlstate: '54000',
+        retryable: false,
+      }),
+  };
 }
 
 function expired(options: RunOptions): boolean {

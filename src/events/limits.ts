@@ -84,7 +84,7 @@ interface LimitedPayload {
 export function payloadProblem(payload: LimitedPayload): string | undefined {
   const problem =
     statementProblem(payload.sql, payload.params) ??
-    statementProblem(payload.query, undefined, '') ??
+    statementProblem(payload.query, undefined)?.replace(/^sql/, 'query') ??
     payload.statements
       ?.map((s, i) => statementProblem(s.sql, s.params, `statements[${i}]`))
       .find((p) => p !== undefined);

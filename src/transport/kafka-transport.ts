@@ -367,7 +367,12 @@ export class KafkaTransport implements Transport {
       },
       pause: () => {
         running = false;
-        consumer.pause([{ topic: options.topic }]);
+        try {
+          consumer.pause([{ topic: options.topic }]);
+        } catch {
+          // Not running (crashed with the broker down, restarting): there is nothing to pause, and
+          // `running` already keeps batches from being taken on.
+        }
       },
       close: async () => {
         running = false;

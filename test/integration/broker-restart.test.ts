@@ -53,6 +53,25 @@ afterAll(async () => {
   await kafka?.destroy();
 }, 60_000);
 
+/** Polls (with a deadline) until the client gets an answer again. */
+async function answersAgain(c: DatabaseEventClient): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let answered = false;
+  let last = '';
+  while (!answered) {
+    expect(Date.now(), `no answer yet; last error: ${last}`).toBeLessThan(deadline);
+    answered = await c
+      .query('SELECT 3 AS ok', [], { timeoutMs: 3000 })
+      .then((rows) => rows[0]?.ok === 3)
+      .catch((e) => {
+        // Down or still rejoining: a coded error, then try again shortly.
+        if (!(e instanceof DbBridgeError)) throw e;
+        last = `${e.name} ${e.code}: ${e.message}`;
+        return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
+      });
+  }
+}
+
 describe('broker restart', () => {
   it('fails requests with a code while the broker is down, and answers again once it is back', async () => {
     expect(await client.query('SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
@@ -62,8 +81,20 @@ describe('broker restart', () => {
     expect(error).toBeInstanceOf(DbBridgeError);
     expect(['TRANSPORT_ERROR', 'REQUEST_TIMEOUT']).toContain(error.code);
 
-    // Once the client knows the broker is down, a call fails at once with a coded error instead of
-    // waiting out its timeout (10 minutes here, far beyond this test's own limit).
+    await kafka.start();
+    // The same client and adapter, not restarted: the first answer after the outage, then a burst.
+    await answersAgain(client);
+    const burst = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => client.query<{ i: number }>('SELECT $1::int AS i', [i])),
+    );
+    expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  }, 150_000);
+
+  // Last: the broker stays down (a long outage is issue 8 section 4's subject, not this test's).
+  it('once the client knows the broker is down, a call fails at once instead of waiting out its timeout', async () => {
+    await answersAgain(fast);
+    await kafka.stop();
+    // Its timeout is 10 minutes, far beyond this test's own limit.
     const until = Date.now() + 90_000;
     let refused: unknown;
     while (!(refused instanceof BrokerUnavailableError)) {
@@ -74,26 +105,6 @@ describe('broker restart', () => {
     const slow = await fast.query('SELECT 2 AS ok', [], { timeoutMs: 600_000 }).catch((e) => e);
     expect(slow).toBeInstanceOf(BrokerUnavailableError);
     expect(slow).toMatchObject({ code: 'TRANSPORT_ERROR', retryable: true });
-
-    await kafka.start();
-    // The same client and adapter, not restarted: the first answer after the outage, then a burst.
-    const deadline = Date.now() + 60_000;
-    let answered = false;
-    while (!answered) {
-      expect(Date.now()).toBeLessThan(deadline);
-      answered = await client
-        .query('SELECT 3 AS ok', [], { timeoutMs: 3000 })
-        .then((rows) => rows[0]?.ok === 3)
-        .catch((e) => {
-          // Down or still rejoining: a coded error, then try again shortly.
-          if (!(e instanceof DbBridgeError)) throw e;
-          return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
-        });
-    }
-    const burst = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => client.query<{ i: number }>('SELECT $1::int AS i', [i])),
-    );
-    expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   }, 150_000);
 
   it('after an outage longer than the group session timeout, the adapter serves again by itself', async () => {
