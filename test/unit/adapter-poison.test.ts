@@ -28,6 +28,7 @@ function fakeTransport() {
     openGroupConsumer: async (options) => {
       consumer = options;
       return {
+        assignedPartitions: 1,
         commit: async (offsets) => {
           committed.push(...offsets);
         },
