@@ -392,13 +392,17 @@ export class DatabaseAdapter {
         validationError(`invalid request event: ${problems}`).failure,
       );
     }
-    const request = parsed.data;
+    const request = onOwnClock(parsed.data, message.timestamp);
     outcome.correlationId = request.correlation_id;
     outcome.operation = request.payload.operation_type;
     if (request.deadline !== undefined && Date.parse(request.deadline) <= Date.now()) {
       outcome.outcome = 'expired';
       this.#stats.expired++;
-      this.#logger.debug('request expired before it ran', { correlationId: request.correlation_id });
+      this.#logger.warn('request expired before it ran: not run, not answered', {
+        correlationId: request.correlation_id,
+        operation: request.payload.operation_type,
+        expiredMsAgo: Date.now() - Date.parse(request.deadline),
+      });
       return true;
     }
     const tooLarge = payloadProblem(request.payload);
@@ -911,4 +915,21 @@ function requestSql(
       : undefined;
   const sql = payload.sql ?? payload.query ?? statement;
   return typeof sql === 'string' && sql !== '' ? sql : undefined;
+}
+
+/**
+ * The request with its deadline moved onto this adapter's clock. The client allowed `deadline -
+ * timestamp` (both on its own clock, so a client clock ahead or behind cancels out); that window
+ * starts when the broker appended the message (`appendedAt`: the request topic uses
+ * `message.timestamp.type=LogAppendTime`, the broker's clock). A request that waited in the topic
+ * past its window (adapters down) still expires. Without a usable timestamp the deadline stays as sent.
+ */
+export function onOwnClock(request: RequestEnvelope, appendedAt: number | undefined): RequestEnvelope {
+  if (request.deadline === undefined || appendedAt === undefined || !Number.isFinite(appendedAt))
+    return request;
+  const deadline = Date.parse(request.deadline);
+  const sent = Date.parse(request.timestamp);
+  if (Number.isNaN(deadline) || Number.isNaN(sent)) return request;
+  const allowed = Math.min(Math.max(0, deadline - sent), 3_600_000);
+  return { ...request, deadline: new Date(appendedAt + allowed).toISOString() };
 }

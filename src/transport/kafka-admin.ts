@@ -26,20 +26,26 @@ export async function ensureTopics(
   const replicationFactor = layout.replicationFactor ?? 1;
   const existing = new Set(await admin.listTopics());
   const wanted = [
-    { topic: topics.requested, numPartitions: requestPartitions },
-    { topic: topics.completed, numPartitions: replyPartitions },
-    { topic: topics.failed, numPartitions: replyPartitions },
+    // The broker's clock stamps requests, so the adapter can place a deadline without trusting the
+    // client's clock (see `onOwnClock`).
+    { topic: topics.requested, numPartitions: requestPartitions, logAppendTime: true },
+    { topic: topics.completed, numPartitions: replyPartitions, logAppendTime: false },
+    { topic: topics.failed, numPartitions: replyPartitions, logAppendTime: false },
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: wanted.map((t) => ({
-        ...t,
+      topics: wanted.map(({ topic, numPartitions, logAppendTime }) => ({
+        topic,
+        numPartitions,
         replicationFactor,
-        ...(layout.minInsyncReplicas === undefined
-          ? {}
-          : { configEntries: [{ name: 'min.insync.replicas', value: String(layout.minInsyncReplicas) }] }),
+        configEntries: [
+          ...(logAppendTime ? [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] : []),
+          ...(layout.minInsyncReplicas === undefined
+            ? []
+            : [{ name: 'min.insync.replicas', value: String(layout.minInsyncReplicas) }]),
+        ],
       })),
     });
   } catch (error) {

@@ -417,13 +417,23 @@ function toIncoming(
   partition: number,
   m: {
     offset: string;
+    timestamp?: string;
     key: Buffer | null;
     value: Buffer | null;
     headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
   },
 ): IncomingMessage {
   const headers = textHeaders(Object.entries(m.headers ?? {}));
-  return { topic, partition, offset: m.offset, key: m.key, value: m.value, ...(headers ? { headers } : {}) };
+  const timestamp = m.timestamp === undefined ? Number.NaN : Number(m.timestamp);
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key,
+    value: m.value,
+    ...(Number.isFinite(timestamp) ? { timestamp } : {}),
+    ...(headers ? { headers } : {}),
+  };
 }
 
 function groupByTopic(batch: readonly Queued[]): TopicMessages[] {

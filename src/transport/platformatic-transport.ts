@@ -670,6 +670,7 @@ class GroupReader {
       offset: m.offset.toString(),
       key: m.key ?? null,
       value: m.value ?? null,
+      timestamp: Number(m.timestamp),
       ...headersOf(m),
     });
     this.#buffered++;

@@ -17,6 +17,11 @@ export interface IncomingMessage {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /**
+   * The record's timestamp, ms since the epoch: when the broker appended it on topics with
+   * `message.timestamp.type=LogAppendTime` (the request topic), else the producer's clock.
+   */
+  readonly timestamp?: number;
   /** Kafka headers as text (e.g. W3C `traceparent`); absent when the message has none. */
   readonly headers?: Readonly<Record<string, string>>;
 }
