@@ -20,6 +20,7 @@ import { RequestRejected, validationError } from './failures.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
+import { SessionGuard } from './session-guard.js';
 import { SqlValidator, type StatementPolicy } from './sql-validator.js';
 import { buildStatement } from './statement-builder.js';
 import { type TransactionOptions, Transactions } from './transactions.js';
@@ -102,6 +103,7 @@ export class DatabaseAdapter {
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
   readonly #transactions: Transactions;
+  readonly #sessionGuard: SessionGuard;
   readonly #stats: Omit<AdapterStats, 'executor'> = {
     received: 0,
     completed: 0,
@@ -123,6 +125,7 @@ export class DatabaseAdapter {
     // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
+    this.#sessionGuard = new SessionGuard(this.#executor.pool);
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
@@ -149,6 +152,7 @@ export class DatabaseAdapter {
 
   async start(): Promise<void> {
     this.#validator = await SqlValidator.create();
+    this.#sessionGuard.load();
     const transport = this.#options.transport;
     await transport.connect();
     await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
@@ -289,7 +293,12 @@ export class DatabaseAdapter {
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
           const text = operation.sql;
           const values = [...operation.params];
-          const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions };
+          // Outside a transaction: a call into code no validator sees gets its connection reset.
+          const reset =
+            txId === undefined && this.#sessionGuard.needsReset(validator.functionsOf(text))
+              ? { resetSession: true }
+              : {};
+          const options = { readOnly, maxRows, timeoutMs, ...when, ...chunker.runOptions, ...reset };
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
