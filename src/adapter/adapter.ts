@@ -25,6 +25,7 @@ import { RequestRejected, validationError } from './failures.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
+import { SessionGuard } from './session-guard.js';
 import { SqlValidator, type StatementPolicy } from './sql-validator.js';
 import { buildStatement } from './statement-builder.js';
 import { type TransactionOptions, Transactions } from './transactions.js';
@@ -126,6 +127,7 @@ export class DatabaseAdapter {
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
   readonly #transactions: Transactions;
+  readonly #sessionGuard: SessionGuard;
   readonly #stats: Omit<AdapterStats, 'executor'> = {
     received: 0,
     completed: 0,
@@ -153,6 +155,7 @@ export class DatabaseAdapter {
     // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
+    this.#sessionGuard = new SessionGuard(this.#executor.pool);
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
@@ -218,6 +221,7 @@ export class DatabaseAdapter {
   async start(): Promise<void> {
     this.#validator = await SqlValidator.create();
     await loadTelemetry();
+    this.#sessionGuard.load();
     const transport = this.#options.transport;
     await transport.connect();
     await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
@@ -494,7 +498,20 @@ export class DatabaseAdapter {
           const values = [...operation.params];
           // The correlation id lets a CANCEL request find the statement while it runs.
           const cancelKey = request.correlation_id;
-          const options = { readOnly, maxRows, timeoutMs, cancelKey, ...when, ...chunker.runOptions };
+          // Outside a transaction: a call into code no validator sees gets its connection reset.
+          const reset =
+            txId === undefined && this.#sessionGuard.needsReset(validator.functionsOf(text))
+              ? { resetSession: true }
+              : {};
+          const options = {
+            readOnly,
+            maxRows,
+            timeoutMs,
+            cancelKey,
+            ...when,
+            ...chunker.runOptions,
+            ...reset,
+          };
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {

@@ -99,6 +99,11 @@ export interface RunOptions {
    * Must already be validated (`isTraceparent`).
    */
   readonly traceparent?: string;
+  /**
+   * The statement may change its connection's session (it calls code the adapter cannot see into):
+   * it gets a connection of its own, reset (`DISCARD ALL`, in the same write) before it goes back.
+   */
+  readonly resetSession?: boolean;
 }
 
 /** The text as sent: with the trace context comment on a line of its own (a trailing `--` comment cannot swallow it). */
@@ -263,7 +268,7 @@ export class Executor {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
     } finally {
-      if (this.#resetEveryStatement) void this.releaseReset(client, broken);
+      if (this.#resetEveryStatement || options.resetSession) void this.releaseReset(client, broken);
       else client.release(broken);
     }
   }
@@ -362,7 +367,7 @@ export class Executor {
       this.#pending[key] = [];
       const quick: Pending[] = [];
       for (const p of pending) {
-        if (this.#costs.isQuick(p.text)) quick.push(p);
+        if (this.#costs.isQuick(p.text) && !p.options.resetSession) quick.push(p);
         else void this.#sendGroup(readOnly, [p]);
       }
       if (quick.length === 0) continue;
@@ -447,12 +452,13 @@ export class Executor {
         ),
       );
     }
-    if (this.#resetEveryStatement) {
-      const reset = cappedQuery({ text: 'DISCARD ALL', values: [], types: RAW_TEXT, limit: 0 });
-      queries.push(reset.query);
+    const reset = this.#resetEveryStatement || live.some((p) => p.options.resetSession);
+    if (reset) {
+      const discard = cappedQuery({ text: 'DISCARD ALL', values: [], types: RAW_TEXT, limit: 0 });
+      queries.push(discard.query);
       // A connection whose session could not be reset is not used again.
       results.push(
-        reset.result.then(elapsed, (error) => {
+        discard.result.then(elapsed, (error) => {
           broken = error instanceof Error ? error : new Error('DISCARD ALL failed');
         }),
       );
@@ -460,7 +466,7 @@ export class Executor {
     this.#stats.statements += live.length;
     this.#stats.groups++;
     if (live.length > 1) this.#stats.pipelined += live.length;
-    if (this.#resetEveryStatement) this.#timeouts.delete(client);
+    if (reset) this.#timeouts.delete(client);
     else if (timeout !== before && timeout !== undefined)
       this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;

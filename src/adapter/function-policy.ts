@@ -79,6 +79,7 @@ export const REFUSED_FUNCTIONS: readonly RefusedFunction[] = Object.freeze([
   exact('pg_log_backend_memory_contexts', SIGNALS),
   // Session state.
   exact('set_config', SESSION),
+  exact('setseed', SESSION),
   exact('pg_advisory_lock', LOCKS),
   exact('pg_advisory_lock_shared', LOCKS),
   exact('pg_try_advisory_lock', LOCKS),

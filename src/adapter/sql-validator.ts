@@ -53,8 +53,9 @@ interface Parsed {
   /** SELECT ... INTO: creates a table, so it is DDL, not DML. */
   readonly createsTable: boolean;
   /**
-   * Every function the statement calls, unqualified (none of them refused): what a per-service
-   * policy may check on top of the refusals that hold for everyone.
+   * Every function the statement calls by name, as written (`lower`, `public.f`), none of them
+   * refused: what decides whether its connection is reset afterwards, and what a per-service policy
+   * may check on top of the refusals that hold for everyone.
    */
   readonly functions: ReadonlySet<string>;
   /** TransactionStmt's kind, e.g. TRANS_STMT_SAVEPOINT. */
@@ -155,6 +156,14 @@ export class SqlValidator {
     return `SELECT * FROM (${text}\n) AS dbbridge_page${limit}${offset}`;
   }
 
+  /**
+   * The functions a statement calls by name, as written (`lower`, `public.f`), once `check` let it
+   * through (cached with the parse).
+   */
+  functionsOf(sql: string): ReadonlySet<string> {
+    return this.#parse(sql).functions;
+  }
+
   #parse(sql: string): Parsed {
     const cached = this.#cache.get(sql);
     if (cached !== undefined) {
@@ -238,8 +247,7 @@ function walk(root: ParseNode): { dml: boolean; functions: ReadonlySet<string> }
       if (key === 'FuncCall') {
         const names = nameList((child as ParseNode).funcname);
         checkFunction(names);
-        const name = names.at(-1);
-        if (name !== undefined) functions.add(name);
+        if (names.length > 0) functions.add(names.join('.'));
       } else if (key === 'CreateFunctionStmt') {
         checkTempName(nameList((child as ParseNode).funcname));
       }

@@ -134,6 +134,33 @@ describe('nothing a request tries stays on the pooled connection (default adapte
     await bridge.pg.query('DELETE FROM agent_execution_logs WHERE agent_name = $1', [marker]);
   });
 
+  it('a function the schema owner installed that SETs, LISTENs and PREPAREs leaves nothing behind', async () => {
+    // The validator cannot see into its body: the connection of every call is reset (SELECT and
+    // EXECUTE: DISCARD ALL in the same write; transactions and batches: when they end).
+    const fn = `dbbridge_owner_trick_${randomUUID().slice(0, 8)}`;
+    await bridge.pg.query(`CREATE FUNCTION ${fn}() RETURNS int LANGUAGE plpgsql AS $$
+      BEGIN
+        EXECUTE 'SET search_path = pg_catalog';
+        EXECUTE 'LISTEN dbbridge_trick';
+        EXECUTE 'PREPARE dbbridge_trick AS SELECT 1';
+        RETURN 1;
+      END $$`);
+    try {
+      const before = await states(client);
+      expect(await client.query(`SELECT ${fn}() AS n`)).toEqual([{ n: 1 }]);
+      expect(await client.execute(`SELECT public.${fn}()`)).toBe(1);
+      await client.transaction(async (tx) => {
+        await tx.query(`SELECT ${fn}()`);
+      });
+      await client.batch([{ sql: `SELECT ${fn}()` }]);
+      const after = await states(client);
+      expect(after.read).toEqual(clean(before.read.pid, true));
+      expect(after.write).toEqual(clean(before.write.pid, false));
+    } finally {
+      await bridge.pg.query(`DROP FUNCTION IF EXISTS ${fn}()`);
+    }
+  });
+
   it('the adapter runs as a role that is not a superuser', async () => {
     const rows = await client.query<{ user: string; superuser: boolean }>(
       'SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user',
