@@ -1,3 +1,5 @@
+import { partitionKey, splitKey } from '../transport/partition-key.js';
+
 /**
  * Which offsets may be committed when requests of one partition finish out of order: the commit
  * point is the lowest offset still in flight, or one past the highest dispatched when none is.
@@ -7,7 +9,7 @@ export class OffsetTracker {
   readonly #partitions = new Map<string, { inFlight: Set<bigint>; next: bigint; committed: bigint }>();
 
   #entry(topic: string, partition: number) {
-    const key = `${topic}\u0000${partition}`;
+    const key = partitionKey(topic, partition);
     let entry = this.#partitions.get(key);
     if (entry === undefined) {
       entry = { inFlight: new Set(), next: -1n, committed: -1n };
@@ -41,8 +43,7 @@ export class OffsetTracker {
       for (const o of entry.inFlight) if (o < point) point = o;
       if (point > entry.committed && point >= 0n) {
         entry.committed = point;
-        const at = key.lastIndexOf('\u0000');
-        out.push({ topic: key.slice(0, at), partition: Number(key.slice(at + 1)), offset: point.toString() });
+        out.push({ ...splitKey(key), offset: point.toString() });
       }
     }
     return out;
@@ -50,6 +51,6 @@ export class OffsetTracker {
 
   /** Forget partitions that were revoked: another member owns them now. */
   forget(partitions: readonly { topic: string; partition: number }[]): void {
-    for (const p of partitions) this.#partitions.delete(`${p.topic}\u0000${p.partition}`);
+    for (const p of partitions) this.#partitions.delete(partitionKey(p.topic, p.partition));
   }
 }

@@ -18,6 +18,7 @@ import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import { kafkajsSecurity } from './client-security.js';
 import { connectFailed, transportError } from './connect-error.js';
 import { textHeaders } from './headers.js';
+import { partitionKey, splitKey } from './partition-key.js';
 import { describeSecurity, type KafkaSecurity } from './security.js';
 import type {
   GroupConsumer,
@@ -325,7 +326,7 @@ export class KafkaTransport implements Transport {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const p of partitions) next.add(`${topic}\u0000${p}`);
+        for (const p of partitions) next.add(partitionKey(topic, p));
       }
       const revoked = [...owned].filter((k) => !next.has(k)).map(splitKey);
       owned = next;
@@ -405,11 +406,6 @@ async function retryRetriable<T>(call: () => Promise<T>, attempts = 10): Promise
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
     }
   }
-}
-
-function splitKey(key: string): { topic: string; partition: number } {
-  const at = key.lastIndexOf('\u0000');
-  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) };
 }
 
 function toIncoming(

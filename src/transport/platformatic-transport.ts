@@ -1,28 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import {
   Admin,
-  type ClusterMetadata,
   Consumer,
   compatibilityPartitioner,
-  findErrorBy,
-  type GroupAssignment,
   ListOffsetTimestamps,
-  type Message,
-  type MessagesStream,
   type MessageToProduce,
   ProduceAcks,
   Producer,
-  type RecordsBatch,
 } from '@platformatic/kafka';
 import { TransportError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import { platformaticSecurity } from './client-security.js';
-import { connectFailed, describeError as describe, transportError } from './connect-error.js';
-import { textHeaders } from './headers.js';
+import { connectFailed, transportError } from './connect-error.js';
+import { GroupReader } from './platformatic-group-reader.js';
+import { PartitionReader } from './platformatic-reply-reader.js';
 import { describeSecurity, type KafkaSecurity } from './security.js';
 import type {
-  GroupBatch,
   GroupConsumer,
   GroupConsumerOptions,
   IncomingMessage,
@@ -96,10 +90,11 @@ const DEFAULTS = {
   groupMaxBuffered: 1024,
 } as const;
 
-type Resolved = Readonly<Required<Omit<PlatformaticTransportOptions, 'logger' | 'security'>>>;
-
-/** RecordBatch attribute bit of control batches (transaction markers). */
-const IS_CONTROL = 0b10_0000;
+/** The options with their defaults: what the transport's readers are configured with. */
+export type PlatformaticSettings = Readonly<
+  Required<Omit<PlatformaticTransportOptions, 'logger' | 'security'>>
+>;
+type Resolved = PlatformaticSettings;
 
 /** The one boundary where library errors become `TransportError`s. */
 function wrap(what: string) {
@@ -110,17 +105,6 @@ function retryDelay(firstMs: number) {
   return (_client: unknown, _operation: string, attempt: number) =>
     Math.min(2000, firstMs * 2 ** Math.max(0, attempt - 1));
 }
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
-}
-
-function splitKey(key: string): { topic: string; partition: number } {
-  const at = key.lastIndexOf('\u0000');
-  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) };
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The `@platformatic/kafka` implementation of the transport. */
 export class PlatformaticTransport implements Transport {
@@ -370,402 +354,4 @@ function toProduce({ topic, message }: Queued): MessageToProduce {
     out.headers = new Map(Object.entries(message.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
   }
   return out;
-}
-
-interface PartitionReaderOptions {
-  readonly consumer: Consumer;
-  readonly topic: string;
-  readonly partition: number;
-  readonly position: bigint;
-  readonly maxWaitMs: number;
-  readonly maxBytesPerPartition: number;
-  readonly backoffMs: number;
-  readonly logger: Logger;
-  readonly deliver: (messages: IncomingMessage[]) => Promise<void>;
-}
-
-/**
- * A fetch loop over one topic-partition: fetch from the position, hand the messages over, wait for
- * the handler to settle (backpressure), move the position past them, fetch again. Nothing joins a
- * group and nothing is committed. Failed fetches are logged and retried after a pause.
- */
-class PartitionReader {
-  readonly #o: PartitionReaderOptions;
-  #position: bigint;
-  #closed = false;
-  #healthy = true;
-  /** Failed fetches in a row: one is a blip (a leader moving), two in a row make the reader unhealthy. */
-  #failures = 0;
-  #loop: Promise<void> | undefined;
-
-  constructor(options: PartitionReaderOptions) {
-    this.#o = options;
-    this.#position = options.position;
-    // Lets the client resolve the partition's leader (and follow leader changes) from metadata.
-    options.consumer.topics.track(options.topic);
-  }
-
-  get healthy(): boolean {
-    return this.#healthy && !this.#closed;
-  }
-
-  start(): void {
-    this.#loop = this.#run();
-  }
-
-  async #run(): Promise<void> {
-    const { consumer, topic, partition } = this.#o;
-    while (!this.#closed) {
-      try {
-        const metadata: ClusterMetadata = await consumer.metadata({ topics: [topic] });
-        const info = metadata.topics.get(topic);
-        const leader = info?.partitions[partition]?.leader;
-        if (info === undefined || leader === undefined)
-          throw new Error(`no leader for ${topic}[${partition}]`);
-        const response = await consumer.fetch({
-          node: leader,
-          maxWaitTime: this.#o.maxWaitMs,
-          minBytes: 1,
-          maxBytes: Math.max(this.#o.maxBytesPerPartition, 1024 * 1024),
-          topics: [
-            {
-              topicId: info.id,
-              partitions: [
-                {
-                  partition,
-                  fetchOffset: this.#position,
-                  currentLeaderEpoch: -1,
-                  lastFetchedEpoch: -1,
-                  partitionMaxBytes: this.#o.maxBytesPerPartition,
-                },
-              ],
-            },
-          ],
-        });
-        if (this.#closed) return;
-        this.#healthy = true;
-        this.#failures = 0;
-        const batches: RecordsBatch[] = [];
-        for (const t of response.responses) {
-          if (t.topicId !== info.id) continue;
-          for (const p of t.partitions)
-            if (p.partitionIndex === partition && p.records) batches.push(...p.records);
-        }
-        await this.#take(batches);
-      } catch (error) {
-        if (this.#closed) return;
-        if (this.#recoverOutOfRange(error)) continue;
-        this.#failures++;
-        if (this.#failures >= 2) this.#healthy = false;
-        // A failed fetch, or a handler that threw: the position did not move, the same messages come again.
-        this.#o.logger.warn('reply reader failed; retrying', { topic, partition, error: describe(error) });
-        await sleep(this.#o.backoffMs);
-      }
-    }
-  }
-
-  async #take(batches: readonly RecordsBatch[]): Promise<void> {
-    const { topic, partition } = this.#o;
-    const messages: IncomingMessage[] = [];
-    let next = this.#position;
-    for (const batch of batches) {
-      const last = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
-      if (batch.attributes & IS_CONTROL) {
-        if (last > next) next = last;
-        continue;
-      }
-      for (const record of batch.records) {
-        const offset = batch.firstOffset + BigInt(record.offsetDelta);
-        // A fetch returns whole batches: records before the position were read already.
-        if (offset < this.#position) continue;
-        messages.push({ topic, partition, offset: offset.toString(), key: record.key, value: record.value });
-      }
-      if (last > next) next = last;
-    }
-    if (messages.length > 0) await this.#o.deliver(messages);
-    if (next > this.#position) this.#position = next;
-  }
-
-  /** The position fell out of the log (retention, truncation): move to the nearest end. */
-  #recoverOutOfRange(error: unknown): boolean {
-    if (!findErrorBy(error as Error, 'apiId', 'OFFSET_OUT_OF_RANGE')) return false;
-    const response = (
-      error as {
-        response?: {
-          responses?: {
-            partitions: { partitionIndex: number; highWatermark: bigint; logStartOffset: bigint }[];
-          }[];
-        };
-      }
-    ).response;
-    const p = response?.responses
-      ?.flatMap((t) => t.partitions)
-      .find((x) => x.partitionIndex === this.#o.partition);
-    if (p === undefined) return false;
-    const to = this.#position > p.highWatermark ? p.highWatermark : p.logStartOffset;
-    this.#o.logger.warn('reply partition offset out of range; moving', {
-      topic: this.#o.topic,
-      partition: this.#o.partition,
-      from: this.#position.toString(),
-      to: to.toString(),
-    });
-    this.#position = to;
-    return true;
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.#o.consumer.close(true).catch(() => {});
-    await this.#loop?.catch(() => {});
-  }
-}
-
-/**
- * Adapts platformatic's message stream (one message at a time, all partitions) to `onBatch` calls:
- * messages that arrive together are grouped per partition; a partition has at most one batch
- * handler running, and at most `partitionsConsumedConcurrently` partitions run at once. Fetching
- * pauses while too many messages wait for handlers.
- */
-class GroupReader {
-  /** Makes a fresh consumer: after its stream fails (a broker outage), the reader starts over with a new one. */
-  readonly #newConsumer: () => Consumer;
-  #consumer: Consumer;
-  #settings: Resolved | undefined;
-  /** Set while a restart after a stream failure is pending or running. */
-  #restarting: Promise<void> | undefined;
-  readonly #options: GroupConsumerOptions;
-  readonly #maxBuffered: number;
-  readonly #logger: Logger;
-  readonly #concurrency: number;
-  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  #running = true;
-  #throttled = false;
-  #owned = new Set<string>();
-  /** Bumped when a partition is revoked: batches of an older epoch are no longer active. */
-  readonly #epochs = new Map<string, number>();
-  /** Next offset not yet handed to a batch handler, per partition owned since. */
-  readonly #next = new Map<string, bigint>();
-  readonly #queues = new Map<string, IncomingMessage[]>();
-  readonly #busy = new Set<string>();
-  #buffered = 0;
-  #drainScheduled = false;
-  readonly #handlers = new Set<Promise<void>>();
-  #commits: Promise<void> = Promise.resolve();
-
-  constructor(
-    newConsumer: () => Consumer,
-    options: GroupConsumerOptions,
-    maxBuffered: number,
-    logger: Logger,
-  ) {
-    this.#newConsumer = newConsumer;
-    this.#consumer = newConsumer();
-    this.#options = options;
-    this.#maxBuffered = maxBuffered;
-    this.#logger = logger;
-    this.#concurrency = Math.max(1, options.partitionsConsumedConcurrently ?? 4);
-  }
-
-  async start(o: Resolved): Promise<void> {
-    this.#settings = o;
-    const consumer = this.#consumer;
-    consumer.on('consumer:group:join', ({ assignments }) => {
-      if (consumer === this.#consumer) this.#onAssignment(assignments ?? []);
-    });
-    const stream = await consumer.consume({
-      topics: [this.#options.topic],
-      mode: 'committed',
-      fallbackMode: 'latest',
-      autocommit: false,
-      minBytes: 1,
-      maxWaitTime: o.groupMaxWaitMs,
-      sessionTimeout: o.sessionTimeoutMs,
-      heartbeatInterval: o.heartbeatIntervalMs,
-    });
-    this.#stream = stream;
-    // Resolve once the starting offsets are known, so a request published after start() is read.
-    const positioned = new Promise<void>((resolve, reject) => {
-      stream.once('offsets', () => resolve());
-      stream.once('error', reject);
-    });
-    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.#onMessage(m));
-    stream.on('error', (error) => this.#failed(stream, error));
-    stream.on('close', () => this.#failed(stream, new Error('stream closed')));
-    await Promise.race([positioned, sleep(o.sessionTimeoutMs)]);
-  }
-
-  /**
-   * The consumer's stream failed (a broker outage longer than the library's retries) or ended: it
-   * will not read again. Drop the partitions (their requests' offsets were not committed, so the next
-   * owner reads them again) and start over with a new consumer, retrying until it is running or closed.
-   */
-  #failed(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, error: unknown): void {
-    if (!this.#running || stream !== this.#stream || this.#restarting) return;
-    this.#logger.warn('group consumer stream failed; rejoining with a new consumer', {
-      error: describe(error),
-    });
-    this.#restarting = this.#restart().finally(() => {
-      this.#restarting = undefined;
-    });
-  }
-
-  async #restart(): Promise<void> {
-    this.#onAssignment([]);
-    const old = this.#consumer;
-    this.#stream = undefined;
-    await old.close(true).catch(() => {});
-    for (let attempt = 0; this.#running; attempt++) {
-      this.#consumer = this.#newConsumer();
-      try {
-        await this.start(this.#settings as Resolved);
-        if (!this.#running) await this.#consumer.close(true).catch(() => {});
-        else this.#logger.info('group consumer rejoined', { attempts: attempt + 1 });
-        return;
-      } catch (error) {
-        this.#stream = undefined;
-        await this.#consumer.close(true).catch(() => {});
-        const delayMs = Math.min(5000, 250 * 2 ** attempt);
-        this.#logger.warn('group consumer restart failed; retrying', { error: describe(error), delayMs });
-        await sleep(delayMs);
-      }
-    }
-  }
-
-  get assignedPartitions(): number {
-    return this.#owned.size;
-  }
-
-  #onAssignment(assignments: readonly GroupAssignment[]): void {
-    const next = new Set<string>();
-    for (const a of assignments) for (const p of a.partitions) next.add(partitionKey(a.topic, p));
-    const revoked = [...this.#owned].filter((k) => !next.has(k));
-    this.#owned = next;
-    for (const key of revoked) {
-      this.#epochs.set(key, (this.#epochs.get(key) ?? 0) + 1);
-      this.#next.delete(key);
-      this.#buffered -= this.#queues.get(key)?.length ?? 0;
-      this.#queues.delete(key);
-    }
-    if (revoked.length > 0) this.#options.onPartitionsRevoked?.(revoked.map(splitKey));
-    this.#unthrottle();
-  }
-
-  #onMessage(m: Message<Buffer, Buffer, Buffer, Buffer>): void {
-    if (!this.#running) return;
-    const partition = m.partition;
-    const key = partitionKey(m.topic, partition);
-    if (!this.#owned.has(key)) return;
-    // After a rejoin the stream rewinds to the committed offset: skip what was already handed over.
-    const next = this.#next.get(key);
-    if (next !== undefined && m.offset < next) return;
-    this.#next.set(key, m.offset + 1n);
-    let queue = this.#queues.get(key);
-    if (queue === undefined) {
-      queue = [];
-      this.#queues.set(key, queue);
-    }
-    queue.push({
-      topic: m.topic,
-      partition,
-      offset: m.offset.toString(),
-      key: m.key ?? null,
-      value: m.value ?? null,
-      timestamp: Number(m.timestamp),
-      ...headersOf(m),
-    });
-    this.#buffered++;
-    if (this.#buffered >= this.#maxBuffered && !this.#throttled) {
-      this.#throttled = true;
-      this.#stream?.pause();
-    }
-    this.#scheduleDrain();
-  }
-
-  #scheduleDrain(): void {
-    if (this.#drainScheduled) return;
-    this.#drainScheduled = true;
-    setImmediate(() => {
-      this.#drainScheduled = false;
-      this.#drain();
-    });
-  }
-
-  #drain(): void {
-    for (const [key, queue] of this.#queues) {
-      if (!this.#running || this.#busy.size >= this.#concurrency) return;
-      if (this.#busy.has(key) || queue.length === 0) continue;
-      this.#queues.delete(key);
-      this.#buffered -= queue.length;
-      this.#busy.add(key);
-      const { topic, partition } = splitKey(key);
-      const epoch = this.#epochs.get(key) ?? 0;
-      const batch: GroupBatch = {
-        topic,
-        partition,
-        messages: queue,
-        heartbeat: async () => {},
-        isActive: () =>
-          this.#running &&
-          this.#consumer.isActive() &&
-          this.#owned.has(key) &&
-          (this.#epochs.get(key) ?? 0) === epoch,
-      };
-      const handler = this.#options
-        .onBatch(batch)
-        .catch((error) => this.#logger.error('group batch handler failed', { topic, partition, error }))
-        .finally(() => {
-          this.#busy.delete(key);
-          this.#handlers.delete(handler);
-          this.#unthrottle();
-          this.#scheduleDrain();
-        });
-      this.#handlers.add(handler);
-    }
-    this.#unthrottle();
-  }
-
-  #unthrottle(): void {
-    if (this.#throttled && this.#running && this.#buffered < this.#maxBuffered / 2) {
-      this.#throttled = false;
-      this.#stream?.resume();
-    }
-  }
-
-  commit(offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void> {
-    // One commit at a time: two in flight could land out of order and move an offset backwards.
-    const run = this.#commits.then(() =>
-      this.#consumer.commit({
-        offsets: offsets.map((o) => ({
-          topic: o.topic,
-          partition: o.partition,
-          offset: BigInt(o.offset),
-          leaderEpoch: -1,
-        })),
-      }),
-    );
-    this.#commits = run.catch(() => {});
-    return run;
-  }
-
-  pause(): void {
-    this.#running = false;
-    this.#stream?.pause();
-    this.#buffered = 0;
-    this.#queues.clear();
-  }
-
-  async close(): Promise<void> {
-    this.pause();
-    await this.#restarting;
-    await Promise.allSettled([...this.#handlers]);
-    await this.#commits;
-    await this.#stream?.close().catch(() => {});
-    await this.#consumer.close().catch(() => {});
-  }
-}
-
-/** A message's headers as text, as `IncomingMessage` carries them (nothing when it has none). */
-function headersOf(m: { headers?: Map<Buffer, Buffer> }): { headers?: Record<string, string> } {
-  const headers = m.headers === undefined ? undefined : textHeaders([...m.headers.entries()]);
-  return headers === undefined ? {} : { headers };
 }
