@@ -5,13 +5,15 @@
  * throw-away broker of this file's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBridgeAcls } from '../../scripts/stack/secure.js';
+import { createBridgeAcls, createServiceAcls } from '../../scripts/stack/secure.js';
+import { serviceTopicNames } from '../../src/events/topics.js';
 import { DatabaseEventClient, type DatabaseEventClientOptions, TransportError } from '../../src/index.js';
 import {
   createTransport,
   TRANSPORT_KINDS,
   type TransportKind,
 } from '../../src/transport/create-transport.js';
+import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
 import { createTopics, kafkaAdmin, type RunningAdapter, startAdapter, uniqueEnv } from '../helpers/bridge.js';
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
@@ -37,6 +39,14 @@ beforeAll(async () => {
         readers: ['service-b'],
       });
     }
+    // Per-service topics (issue 9 §2): each service's own request and reply topics.
+    for (const service of ['service-a', 'service-b'])
+      await ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 });
+    await createServiceAcls(acl, env, {
+      adapters: ['adapter'],
+      adapterGroup: `adapter-${env}-services`,
+      services: ['service-a', 'service-b'],
+    });
   } finally {
     await acl.disconnect();
   }
@@ -165,4 +175,52 @@ describe.each(TRANSPORT_KINDS)('secured Kafka (%s transport)', (kind) => {
       }
     }
   }, 90_000);
+});
+
+describe.each(TRANSPORT_KINDS)('per-service topics on the secured broker (%s transport)', (kind) => {
+  const a = () => serviceTopicNames(env, 'service-a');
+  const b = () => serviceTopicNames(env, 'service-b');
+
+  async function asServiceA<T>(
+    fn: (transport: ReturnType<typeof createTransport>) => Promise<T>,
+  ): Promise<T> {
+    const transport = createTransport(kind, {
+      brokers: [kafka.bootstrapServers],
+      clientId: `service-a-${kind}`,
+      security: kafka.security('service-a'),
+    });
+    try {
+      await transport.connect();
+      return await fn(transport);
+    } finally {
+      await transport.close();
+    }
+  }
+
+  it("service A may write its own request topic, not B's", async () => {
+    await asServiceA(async (transport) => {
+      const publisher = transport.publisher();
+      try {
+        await publisher.publish(a().requested, { key: 'k', value: '{}' });
+        const error = await refusal(publisher.publish(b().requested, { key: 'k', value: '{}' }));
+        expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
+      } finally {
+        await publisher.close().catch(() => {});
+      }
+    });
+  });
+
+  it("service A may read its own reply topics, not B's", async () => {
+    await asServiceA(async (transport) => {
+      const own = await transport.openReplyChannel({
+        topics: [a().completed, a().failed],
+        onMessage: () => {},
+      });
+      await own.close();
+      const error = await refusal(
+        transport.openReplyChannel({ topics: [b().completed, b().failed], onMessage: () => {} }),
+      );
+      expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
+    });
+  });
 });
