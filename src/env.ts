@@ -68,6 +68,18 @@ export const Env = z.object({
   DBBRIDGE_PIPELINE_DEPTH: int(1).default(8),
   /** Adapter: allow DDL and other schema-changing statements in EXECUTE requests. */
   DBBRIDGE_ALLOW_DDL: flag.default(false),
+  /** Adapter: services whose own request topics it consumes (identity from the topic), comma separated. */
+  DBBRIDGE_SERVICES: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    ),
+  /** Adapter: consume the shared request topic too (open mode, the seed's services). */
+  DBBRIDGE_SHARED_TOPICS: flag.default(true),
   /** Adapter: consumer group shared by all adapter processes. */
   DBBRIDGE_ADAPTER_GROUP: z.string().min(1).default('dbbridge-adapter'),
   /** Adapter: how long the database circuit breaker stays open before a probe, in ms. */

@@ -266,7 +266,7 @@ export async function createBridgeAcls(admin: Admin, topicEnv: string, acls: Bri
 /**
  * ACLs of per-service topics (issue 9 §2, `docs/per-service-topics.md`): each service may WRITE only
  * its own request topic and READ only its own reply topics (and its reply readers' groups, prefix
- * `dbbridge-reply-<service>-`); the adapters may READ every request topic of the environment in their
+ * `dbbridge-reply-<service>.`: a '.' never occurs in a service name); the adapters may READ every request topic of the environment in their
  * group and WRITE every reply topic (prefixed ACLs on `{env}.omninode-bridge.database.`).
  */
 export async function createServiceAcls(
@@ -294,8 +294,8 @@ export async function createServiceAcls(
         entry(p, TOPIC, topics.requested, LITERAL, WRITE),
         entry(p, TOPIC, topics.completed, LITERAL, READ),
         entry(p, TOPIC, topics.failed, LITERAL, READ),
-        entry(p, GROUP, `dbbridge-reply-${p}-`, PREFIXED, READ),
-        entry(p, GROUP, `dbbridge-reply-${p}-`, PREFIXED, DELETE),
+        entry(p, GROUP, `dbbridge-reply-${p}.`, PREFIXED, READ),
+        entry(p, GROUP, `dbbridge-reply-${p}.`, PREFIXED, DELETE),
       ];
     }),
   ];

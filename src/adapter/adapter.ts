@@ -4,7 +4,7 @@ import type { BreakerState } from '../events/error-codes.js';
 import { isSaneId } from '../events/ids.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import { type RequestEnvelope, RequestEnvelope as RequestEnvelopeSchema } from '../events/request.js';
-import { type TopicNames, topicNames } from '../events/topics.js';
+import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
@@ -30,6 +30,15 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly topicEnv?: string;
   /** Consumer group shared by all adapter processes. Default `dbbridge-adapter`. */
   readonly groupId?: string;
+  /**
+   * Services whose own request topics this adapter consumes (issue 9 §2, `docs/per-service-topics.md`):
+   * a request's identity is the service of the topic it arrived on, not its `service` field; it is
+   * answered on that service's reply topics, and its transactions are usable only by that service.
+   * Default none.
+   */
+  readonly services?: readonly string[];
+  /** Consume the shared request topic (open mode, the seed's services). Default true. */
+  readonly sharedTopics?: boolean;
   /**
    * Requests run at once (across partitions). Default 4 x `poolMax` (80): quick statements share
    * connections (see `pipelineDepth`), the rest wait for a free one in the pool.
@@ -72,6 +81,12 @@ export interface AdapterStats {
   executor: ExecutorStats;
 }
 
+/** Where a request came from: who sent it (the service of its topic; '' on the shared topics) and where to answer. */
+interface Route {
+  readonly identity: string;
+  readonly topics: TopicNames;
+}
+
 type Reply =
   | { kind: 'completed'; payload: CompletedPayload }
   | { kind: 'failed'; failure: Failure; sql?: string };
@@ -95,6 +110,8 @@ function emptyResult(command: string): ExecResult {
 export class DatabaseAdapter {
   readonly #options: AdapterOptions;
   readonly #topics: TopicNames;
+  /** Request topic -> route, shared topic first. */
+  readonly #routes = new Map<string, Route>();
   readonly #logger: Logger;
   readonly #executor: Executor;
   readonly #catalog: Catalog;
@@ -119,6 +136,14 @@ export class DatabaseAdapter {
   constructor(options: AdapterOptions) {
     this.#options = Object.freeze({ ...options });
     this.#topics = topicNames(options.topicEnv);
+    if (options.sharedTopics ?? true)
+      this.#routes.set(this.#topics.requested, { identity: '', topics: this.#topics });
+    for (const service of options.services ?? []) {
+      const topics = serviceTopicNames(options.topicEnv ?? 'dev', service);
+      this.#routes.set(topics.requested, { identity: service, topics });
+    }
+    if (this.#routes.size === 0)
+      throw new TypeError('the adapter consumes no topic: enable sharedTopics or name services');
     this.#logger = options.logger ?? silentLogger;
     this.#executor = new Executor(options);
     this.#catalog = new Catalog(this.#executor.pool);
@@ -150,17 +175,20 @@ export class DatabaseAdapter {
     this.#validator = await SqlValidator.create();
     const transport = this.#options.transport;
     await transport.connect();
-    await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
+    const routes = [...this.#routes.values()];
+    await transport.ping(routes.flatMap((r) => [r.topics.requested, r.topics.completed, r.topics.failed]));
     this.#publisher = transport.publisher({ idempotent: true });
+    const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
-      topic: this.#topics.requested,
+      topic: first,
+      ...(extraTopics.length > 0 ? { extraTopics } : {}),
       onBatch: (batch) => this.#onBatch(batch),
       partitionsConsumedConcurrently: 4,
       onPartitionsRevoked: (partitions) => this.#tracker.forget(partitions),
     });
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
-    this.#logger.info('adapter subscribed', { topic: this.#topics.requested });
+    this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
   }
 
   /** Stops taking requests, answers those in flight, commits, and closes everything. */
@@ -224,12 +252,13 @@ export class DatabaseAdapter {
   /** Answers one message. Never throws; resolves true once a reply was published (or none was due). */
   async #handle(message: IncomingMessage): Promise<boolean> {
     this.#stats.received++;
+    const route = this.#routes.get(message.topic) ?? { identity: '', topics: this.#topics };
     const raw = message.value?.toString('utf8') ?? '';
     let json: unknown;
     try {
       json = JSON.parse(raw);
     } catch {
-      return this.#answerMalformed(message, undefined, raw, 'request is not valid JSON');
+      return this.#answerMalformed(message, undefined, raw, 'request is not valid JSON', route);
     }
     const parsed = RequestEnvelopeSchema.safeParse(json);
     if (!parsed.success) {
@@ -237,7 +266,7 @@ export class DatabaseAdapter {
         .slice(0, 5)
         .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
         .join('; ');
-      return this.#answerMalformed(message, json, raw, `invalid request event: ${problems}`);
+      return this.#answerMalformed(message, json, raw, `invalid request event: ${problems}`, route);
     }
     const request = parsed.data;
     if (request.deadline !== undefined && Date.parse(request.deadline) <= Date.now()) {
@@ -245,8 +274,16 @@ export class DatabaseAdapter {
       this.#logger.debug('request expired before it ran', { correlationId: request.correlation_id });
       return true;
     }
-    const reply = await this.#execute(request);
-    return this.#publish(request, reply);
+    if (route.identity !== '' && request.service !== route.identity) {
+      // The field is self-declared; the topic is not. Logged, never trusted.
+      this.#logger.debug('request claims another service; runs as its topic says', {
+        correlationId: request.correlation_id,
+        identity: route.identity,
+        claimedService: request.service,
+      });
+    }
+    const reply = await this.#execute(request, route);
+    return this.#publish(request, reply, route);
   }
 
   /**
@@ -254,7 +291,7 @@ export class DatabaseAdapter {
    * way). Validation and, inside a transaction, queueing happen before the first await, so the
    * statements of one transaction run in the order they arrived.
    */
-  async #execute(request: RequestEnvelope): Promise<Reply> {
+  async #execute(request: RequestEnvelope, route: Route): Promise<Reply> {
     const payload = request.payload;
     const started = performance.now();
     let sql: string | undefined;
@@ -276,7 +313,7 @@ export class DatabaseAdapter {
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
       const when = deadline === undefined ? {} : { deadline };
       const maxRows = payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000;
-      const chunker = this.#chunker(request);
+      const chunker = this.#chunker(request, route);
       switch (operation.kind) {
         case 'sql': {
           sql = operation.sql;
@@ -292,8 +329,10 @@ export class DatabaseAdapter {
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
-            const queued = this.#transactions.run(txId, (client) =>
-              this.#executor.runOn(client, text, values, options),
+            const queued = this.#transactions.run(
+              txId,
+              (client) => this.#executor.runOn(client, text, values, options),
+              route.identity,
             );
             work = async () => ({ result: await queued });
           }
@@ -302,11 +341,11 @@ export class DatabaseAdapter {
         case 'begin':
           work = async () => ({
             result: emptyResult('BEGIN'),
-            transactionId: await this.#transactions.begin(operation.settings),
+            transactionId: await this.#transactions.begin(operation.settings, route.identity),
           });
           break;
         case 'end': {
-          const ended = this.#transactions.end(operation.transactionId, operation.action);
+          const ended = this.#transactions.end(operation.transactionId, operation.action, route.identity);
           work = async () => ({ result: emptyResult(await ended) });
           break;
         }
@@ -398,7 +437,7 @@ export class DatabaseAdapter {
    * How a request's rows leave: whole in one reply, or, when the caller accepts chunks, in ordered
    * chunk replies of about `chunkBytes` published while later rows are still being read.
    */
-  #chunker(request: RequestEnvelope) {
+  #chunker(request: RequestEnvelope, route: Route) {
     const options = request.payload.options;
     const pgText = options?.row_format === 'pg_text';
     const chunkBytes = this.#options.chunkBytes ?? 256 * 1024;
@@ -435,6 +474,7 @@ export class DatabaseAdapter {
             chunk: { index: index++, last: false },
           },
         },
+        route,
         { strict: true },
       );
       if (!ok) throw tooLarge('a row of the result does not fit in one message, even chunked');
@@ -518,6 +558,7 @@ export class DatabaseAdapter {
     json: unknown,
     raw: string,
     reason: string,
+    route: Route,
   ): Promise<boolean> {
     const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
@@ -543,6 +584,7 @@ export class DatabaseAdapter {
         payload: { operation_type: operationType },
       },
       { kind: 'failed', failure: validationError(reason).failure },
+      route,
     );
   }
 
@@ -554,16 +596,17 @@ export class DatabaseAdapter {
       payload: { operation_type: string };
     },
     reply: Reply,
+    route: Route,
     options: { strict?: boolean } = {},
   ): Promise<boolean> {
     const publisher = this.#publisher as Publisher;
     let topic: string;
     let value: string;
     if (reply.kind === 'completed') {
-      topic = this.#topics.completed;
+      topic = route.topics.completed;
       value = JSON.stringify(completedEnvelope(to, reply.payload));
     } else {
-      topic = this.#topics.failed;
+      topic = route.topics.failed;
       const metadata = {
         circuit_breaker_state: this.#breaker.state,
         ...(reply.sql ? { sql: reply.sql } : {}),
@@ -585,7 +628,7 @@ export class DatabaseAdapter {
         sqlstate: '54000',
         retryable: false,
       };
-      return this.#publish(to, { kind: 'failed', failure });
+      return this.#publish(to, { kind: 'failed', failure }, route);
     }
     this.#stats[reply.kind]++;
     const key = to.correlation_id;

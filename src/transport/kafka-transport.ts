@@ -320,7 +320,10 @@ export class KafkaTransport implements Transport {
     });
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [options.topic], fromBeginning: false });
+      await consumer.subscribe({
+        topics: [options.topic, ...(options.extraTopics ?? [])],
+        fromBeginning: false,
+      });
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
@@ -351,7 +354,7 @@ export class KafkaTransport implements Transport {
       },
       pause: () => {
         running = false;
-        consumer.pause([{ topic: options.topic }]);
+        consumer.pause([options.topic, ...(options.extraTopics ?? [])].map((topic) => ({ topic })));
       },
       close: async () => {
         running = false;

@@ -536,7 +536,7 @@ class GroupReader {
     const consumer = this.#consumer;
     consumer.on('consumer:group:join', ({ assignments }) => this.#onAssignment(assignments ?? []));
     const stream = await consumer.consume({
-      topics: [this.#options.topic],
+      topics: [this.#options.topic, ...(this.#options.extraTopics ?? [])],
       mode: 'committed',
       fallbackMode: 'latest',
       autocommit: false,
