@@ -421,7 +421,8 @@ describe('large results', () => {
     let chunks = 0;
     for await (const chunk of client.stream<{ g: number; payload: string }>(
       { operation_type: 'SELECT', sql: big.compile(db).sql },
-      { maxRows: 1_000_000 },
+      // Memory is under test, not speed: a slow reader on a loaded machine needs more than 10 s.
+      { maxRows: 1_000_000, timeoutMs: 60_000 },
     )) {
       chunks++;
       for (const row of chunk) {
