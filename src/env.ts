@@ -125,10 +125,12 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
     KAFKA_BOOTSTRAP_SERVERS: source.KAFKA_BOOTSTRAP_SERVERS || stack.KAFKA_BOOTSTRAP_SERVERS,
     DATABASE_URL: source.DATABASE_URL || stack.DATABASE_URL,
     DBBRIDGE_ENV: source.DBBRIDGE_ENV || stack.DBBRIDGE_ENV,
-    // A secured stack (`stack:up -- --secure`) names its protocol, CA and the adapter's credentials.
+    // A secured stack (`stack:up -- --secure`) names its protocol, CA, the adapter's credentials and
+    // the services whose own topics the adapter consumes.
     ...(source.KAFKA_BOOTSTRAP_SERVERS || source.KAFKA_SECURITY_PROTOCOL
       ? {}
       : Object.fromEntries(Object.entries(stack).filter(([k]) => k in KafkaSecurityEnv.shape))),
+    DBBRIDGE_SERVICES: source.DBBRIDGE_SERVICES || stack.DBBRIDGE_SERVICES,
   });
 }
 
