@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnv } from '../src/env.js';
-import { topicNames } from '../src/events/topics.js';
+import { serviceTopicNames, topicNames } from '../src/events/topics.js';
 import { kafkajsSecurity } from '../src/transport/client-security.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../src/transport/security.js';
@@ -16,10 +16,11 @@ import {
   waitForKafka,
 } from './stack/kafka.js';
 import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
-import { isAlive, isMain, processStartTime, resolveStateDir } from './stack/process.js';
+import { isAlive, isMain, processStartTime, resolveStateDir, retryUntil } from './stack/process.js';
 import { ADAPTER_ROLE, ensureRoles, roleUrl } from './stack/roles.js';
 import {
   createBridgeAcls,
+  createServiceAcls,
   ensureSecureMaterial,
   type SecureMaterial,
   secureClientEnv,
@@ -267,11 +268,22 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     try {
       await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), { requestPartitions: 12, replyPartitions: 24 });
       if (secure) {
-        await createBridgeAcls(admin, env.DBBRIDGE_ENV, {
+        const acls = {
           adapters: ['adapter'],
           adapterGroup: env.DBBRIDGE_ADAPTER_GROUP,
           services: ['service-a', 'service-b'],
-        });
+        };
+        await createBridgeAcls(admin, env.DBBRIDGE_ENV, acls);
+        // Each service's own topics (identity from the topic, docs/per-service-topics.md). A topic
+        // created a moment ago may still be unknown to the metadata check: retried, idempotent.
+        for (const service of acls.services) {
+          const topics = serviceTopicNames(env.DBBRIDGE_ENV, service);
+          await retryUntil(() => ensureTopics(admin, topics, { requestPartitions: 6, replyPartitions: 24 }), {
+            timeoutMs: 30_000,
+            ...(options.signal ? { signal: options.signal } : {}),
+          });
+        }
+        await createServiceAcls(admin, env.DBBRIDGE_ENV, acls);
       }
       // A coordinator lookup makes a fresh broker create __consumer_offsets now, so the first consumer
       // group of a test does not wait for it (and kafkajs does not log "coordinator not available").
@@ -292,7 +304,10 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     }
     // Secured: the adapter's credentials (`npm run adapter` reads this file); services' in <user>.env.
     const security = secure
-      ? Object.entries(secureClientEnv(secure, 'adapter')).map(([k, v]) => `${k}=${v}\n`)
+      ? Object.entries({
+          ...secureClientEnv(secure, 'adapter'),
+          DBBRIDGE_SERVICES: 'service-a,service-b',
+        }).map(([k, v]) => `${k}=${v}\n`)
       : [];
     if (secure) writeUserEnvFiles(secure, kafka.value.servers, env.DBBRIDGE_ENV);
     writeFileSync(

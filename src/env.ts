@@ -109,6 +109,21 @@ export const Env = z.object({
   DBBRIDGE_ALLOW_DDL: flag
     .default(false)
     .describe('Adapter: allow DDL and other schema-changing statements in EXECUTE requests.'),
+  DBBRIDGE_SERVICES: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    )
+    .describe(
+      'Adapter: services with request topics of their own (`{env}.omninode-bridge.database.{service}.query-requested.v1`), comma separated; identity comes from the topic a request arrived on.',
+    ),
+  DBBRIDGE_SHARED_TOPICS: flag
+    .default(true)
+    .describe("Adapter: also consume the seed's shared request topic (turn off in secured mode)."),
   DBBRIDGE_ADAPTER_GROUP: z
     .string()
     .min(1)
@@ -191,10 +206,12 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
     DATABASE_OWNER_URL:
       source.DATABASE_OWNER_URL || (source.DATABASE_URL ? undefined : stack.DATABASE_OWNER_URL),
     DBBRIDGE_ENV: source.DBBRIDGE_ENV || stack.DBBRIDGE_ENV,
-    // A secured stack (`stack:up -- --secure`) names its protocol, CA and the adapter's credentials.
+    // A secured stack (`stack:up -- --secure`) names its protocol, CA, the adapter's credentials and
+    // the services whose own topics the adapter consumes.
     ...(source.KAFKA_BOOTSTRAP_SERVERS || source.KAFKA_SECURITY_PROTOCOL
       ? {}
       : Object.fromEntries(Object.entries(stack).filter(([k]) => k in KafkaSecurityEnv.shape))),
+    DBBRIDGE_SERVICES: source.DBBRIDGE_SERVICES || stack.DBBRIDGE_SERVICES,
   });
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs, { type AclEntry, type Admin } from 'kafkajs';
-import { topicNames } from '../../src/events/topics.js';
+import { serviceTopicNames, topicNames } from '../../src/events/topics.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
 import { run } from './process.js';
 
@@ -201,6 +201,27 @@ export function scramFormatArgs(material: SecureMaterial): string[] {
   );
 }
 
+// kafkajs (CommonJS) exports these enums on its default export only.
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+
+function entry(
+  principal: string,
+  resourceType: AclEntry['resourceType'],
+  resourceName: string,
+  resourcePatternType: AclEntry['resourcePatternType'],
+  operation: AclEntry['operation'],
+): AclEntry {
+  return {
+    resourceType,
+    resourceName,
+    resourcePatternType,
+    principal: `User:${principal}`,
+    host: '*',
+    operation,
+    permissionType: AclPermissionTypes.ALLOW,
+  };
+}
+
 /** Who may do what on one topic environment's shared topics (issue 9 §1; per-service topics are §2). */
 export interface BridgeAcls {
   /** Principals (user names) of adapters: READ requests, WRITE replies, READ their group. */
@@ -219,26 +240,9 @@ export interface BridgeAcls {
  */
 export async function createBridgeAcls(admin: Admin, topicEnv: string, acls: BridgeAcls): Promise<void> {
   const topics = topicNames(topicEnv);
-  // kafkajs (CommonJS) exports these enums on its default export only.
-  const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
   const { TOPIC, GROUP } = AclResourceTypes;
   const { LITERAL, PREFIXED } = ResourcePatternTypes;
   const { READ, WRITE, DELETE, DESCRIBE } = AclOperationTypes;
-  const entry = (
-    principal: string,
-    resourceType: AclEntry['resourceType'],
-    resourceName: string,
-    resourcePatternType: AclEntry['resourcePatternType'],
-    operation: AclEntry['operation'],
-  ): AclEntry => ({
-    resourceType,
-    resourceName,
-    resourcePatternType,
-    principal: `User:${principal}`,
-    host: '*',
-    operation,
-    permissionType: AclPermissionTypes.ALLOW,
-  });
   const acl = [
     ...acls.adapters.flatMap((p) => [
       entry(p, TOPIC, topics.requested, LITERAL, READ),
@@ -255,6 +259,45 @@ export async function createBridgeAcls(admin: Admin, topicEnv: string, acls: Bri
       entry(p, GROUP, 'dbbridge-reply-', PREFIXED, READ),
       entry(p, GROUP, 'dbbridge-reply-', PREFIXED, DELETE),
     ]),
+  ];
+  await admin.createAcls({ acl });
+}
+
+/**
+ * ACLs of per-service topics (issue 9 §2, `docs/per-service-topics.md`): each service may WRITE only
+ * its own request topic and READ only its own reply topics (and its reply readers' groups, prefix
+ * `dbbridge-reply-<service>.`: a '.' never occurs in a service name); the adapters may READ every request topic of the environment in their
+ * group and WRITE every reply topic (prefixed ACLs on `{env}.omninode-bridge.database.`).
+ */
+export async function createServiceAcls(
+  admin: Admin,
+  topicEnv: string,
+  acls: {
+    readonly adapters: readonly string[];
+    readonly adapterGroup: string;
+    readonly services: readonly string[];
+  },
+): Promise<void> {
+  const { TOPIC, GROUP } = AclResourceTypes;
+  const { LITERAL, PREFIXED } = ResourcePatternTypes;
+  const { READ, WRITE, DELETE } = AclOperationTypes;
+  const prefix = `${topicEnv}.omninode-bridge.database.`;
+  const acl = [
+    ...acls.adapters.flatMap((p) => [
+      entry(p, TOPIC, prefix, PREFIXED, READ),
+      entry(p, TOPIC, prefix, PREFIXED, WRITE),
+      entry(p, GROUP, acls.adapterGroup, LITERAL, READ),
+    ]),
+    ...acls.services.flatMap((p) => {
+      const topics = serviceTopicNames(topicEnv, p);
+      return [
+        entry(p, TOPIC, topics.requested, LITERAL, WRITE),
+        entry(p, TOPIC, topics.completed, LITERAL, READ),
+        entry(p, TOPIC, topics.failed, LITERAL, READ),
+        entry(p, GROUP, `dbbridge-reply-${p}.`, PREFIXED, READ),
+        entry(p, GROUP, `dbbridge-reply-${p}.`, PREFIXED, DELETE),
+      ];
+    }),
   ];
   await admin.createAcls({ acl });
 }

@@ -6,7 +6,7 @@ import { isSaneId } from '../events/ids.js';
 import { payloadProblem, REQUEST_LIMITS } from '../events/limits.js';
 import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import type { RequestEnvelope } from '../events/request.js';
-import { type TopicNames, topicNames } from '../events/topics.js';
+import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { isTraceparent, TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { naturalRows } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -36,6 +36,15 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly topicEnv?: string;
   /** Consumer group shared by all adapter processes. Default `dbbridge-adapter`. */
   readonly groupId?: string;
+  /**
+   * Services whose own request topics this adapter consumes (issue 9 §2, `docs/per-service-topics.md`):
+   * a request's identity is the service of the topic it arrived on, not its `service` field; it is
+   * answered on that service's reply topics, and its transactions are usable only by that service.
+   * Default none.
+   */
+  readonly services?: readonly string[];
+  /** Consume the shared request topic (open mode, the seed's services). Default true. */
+  readonly sharedTopics?: boolean;
   /**
    * Requests run at once (across partitions). Default 4 x `poolMax` (80): quick statements share
    * connections (see `pipelineDepth`), the rest wait for a free one in the pool.
@@ -86,6 +95,12 @@ export interface AdapterStats {
   executor: ExecutorStats;
 }
 
+/** Where a request came from: who sent it (the service of its topic; '' on the shared topics) and where to answer. */
+interface Route {
+  readonly identity: string;
+  readonly topics: TopicNames;
+}
+
 type Reply =
   | { kind: 'completed'; payload: CompletedPayload }
   | { kind: 'failed'; failure: Failure; sql?: string };
@@ -120,6 +135,8 @@ function emptyResult(command: string): ExecResult {
 export class DatabaseAdapter {
   readonly #options: AdapterOptions;
   readonly #topics: TopicNames;
+  /** Request topic -> route, shared topic first. */
+  readonly #routes = new Map<string, Route>();
   readonly #logger: Logger;
   readonly #executor: Executor;
   readonly #catalog: Catalog;
@@ -151,6 +168,14 @@ export class DatabaseAdapter {
   constructor(options: AdapterOptions) {
     this.#options = Object.freeze({ ...options });
     this.#topics = topicNames(options.topicEnv);
+    if (options.sharedTopics ?? true)
+      this.#routes.set(this.#topics.requested, { identity: '', topics: this.#topics });
+    for (const service of options.services ?? []) {
+      const topics = serviceTopicNames(options.topicEnv ?? 'dev', service);
+      this.#routes.set(topics.requested, { identity: service, topics });
+    }
+    if (this.#routes.size === 0)
+      throw new TypeError('the adapter consumes no topic: enable sharedTopics or name services');
     this.#logger = options.logger ?? silentLogger;
     // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
@@ -224,18 +249,21 @@ export class DatabaseAdapter {
     this.#sessionGuard.load();
     const transport = this.#options.transport;
     await transport.connect();
-    await transport.ping([this.#topics.requested, this.#topics.completed, this.#topics.failed]);
+    const routes = [...this.#routes.values()];
+    await transport.ping(routes.flatMap((r) => [r.topics.requested, r.topics.completed, r.topics.failed]));
     await this.#readReplyPartitions();
     this.#publisher = transport.publisher({ idempotent: true });
+    const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
-      topic: this.#topics.requested,
+      topic: first,
+      ...(extraTopics.length > 0 ? { extraTopics } : {}),
       onBatch: (batch) => this.#onBatch(batch),
       partitionsConsumedConcurrently: 4,
       onPartitionsRevoked: (partitions) => this.#tracker.forget(partitions),
     });
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
-    this.#logger.info('adapter subscribed', { topic: this.#topics.requested });
+    this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
   }
 
   /** Stops taking requests, answers those in flight, commits, and closes everything. */
@@ -361,7 +389,7 @@ export class DatabaseAdapter {
         try {
           json = JSON.parse(raw);
         } catch {}
-        await this.#answerMalformed(message, json, raw, internalError(error));
+        await this.#answerMalformed(message, json, raw, internalError(error), this.#routeOf(message));
       } catch (again) {
         this.#logger.error('failed request skipped', { offset: message.offset, error: again });
       }
@@ -369,8 +397,14 @@ export class DatabaseAdapter {
     }
   }
 
+  /** Where a message came from decides who sent it and where its reply goes. */
+  #routeOf(message: IncomingMessage): Route {
+    return this.#routes.get(message.topic) ?? { identity: '', topics: this.#topics };
+  }
+
   async #answer(message: IncomingMessage, outcome: Outcome): Promise<boolean> {
     this.#stats.received++;
+    const route = this.#routeOf(message);
     const raw = message.value?.toString('utf8') ?? '';
     let json: unknown;
     try {
@@ -381,6 +415,7 @@ export class DatabaseAdapter {
         undefined,
         raw,
         validationError('request is not valid JSON').failure,
+        route,
       );
     }
     const parsed = RequestEnvelopeSchema.safeParse(json);
@@ -394,6 +429,7 @@ export class DatabaseAdapter {
         json,
         raw,
         validationError(`invalid request event: ${problems}`).failure,
+        route,
       );
     }
     const request = onOwnClock(parsed.data, message.timestamp);
@@ -411,7 +447,7 @@ export class DatabaseAdapter {
     }
     const tooLarge = payloadProblem(request.payload);
     if (tooLarge !== undefined)
-      return this.#publish(request, { kind: 'failed', failure: validationError(tooLarge).failure });
+      return this.#publish(request, { kind: 'failed', failure: validationError(tooLarge).failure }, route);
     // Checked without an await when the partition is known: requests that arrive together must reach
     // the executor in the same turn of the event loop to be pipelined together.
     const rp = request.reply_partition;
@@ -421,14 +457,22 @@ export class DatabaseAdapter {
       const failure = validationError(
         `reply_partition ${request.reply_partition} does not exist: the reply topics have ${this.#replyPartitions} partitions`,
       ).failure;
-      return this.#publish(keyed, { kind: 'failed', failure });
+      return this.#publish(keyed, { kind: 'failed', failure }, route);
+    }
+    if (route.identity !== '' && request.service !== route.identity) {
+      // The field is self-declared; the topic is not. Logged, never trusted.
+      this.#logger.debug('request claims another service; runs as its topic says', {
+        correlationId: request.correlation_id,
+        identity: route.identity,
+        claimedService: request.service,
+      });
     }
     const executeStart = performance.now();
-    const reply = await this.#execute(request, outcome.traceparent);
+    const reply = await this.#execute(request, route, outcome.traceparent);
     outcome.executeMs = performance.now() - executeStart;
     outcome.outcome = reply.kind;
     if (reply.kind === 'failed') outcome.code = reply.failure.code;
-    return this.#publish(request, reply);
+    return this.#publish(request, reply, route);
   }
 
   async #readReplyPartitions(): Promise<void> {
@@ -455,7 +499,7 @@ export class DatabaseAdapter {
    * way). Validation and, inside a transaction, queueing happen before the first await, so the
    * statements of one transaction run in the order they arrived.
    */
-  async #execute(request: RequestEnvelope, traceparent: string | undefined): Promise<Reply> {
+  async #execute(request: RequestEnvelope, route: Route, traceparent: string | undefined): Promise<Reply> {
     const payload = request.payload;
     const started = performance.now();
     let sql: string | undefined;
@@ -484,7 +528,7 @@ export class DatabaseAdapter {
         this.#options.maxRowsLimit ?? REQUEST_LIMITS.maxRows,
         REQUEST_LIMITS.maxRows,
       );
-      const chunker = this.#chunker(request);
+      const chunker = this.#chunker(request, route);
       switch (operation.kind) {
         case 'sql': {
           sql = operation.sql;
@@ -515,8 +559,10 @@ export class DatabaseAdapter {
           if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
-            const queued = this.#transactions.run(txId, (client) =>
-              this.#executor.runOn(client, text, values, options),
+            const queued = this.#transactions.run(
+              txId,
+              (client) => this.#executor.runOn(client, text, values, options),
+              route.identity,
             );
             work = async () => ({ result: await queued });
           }
@@ -525,11 +571,11 @@ export class DatabaseAdapter {
         case 'begin':
           work = async () => ({
             result: emptyResult('BEGIN'),
-            transactionId: await this.#transactions.begin(operation.settings),
+            transactionId: await this.#transactions.begin(operation.settings, route.identity),
           });
           break;
         case 'end': {
-          const ended = this.#transactions.end(operation.transactionId, operation.action);
+          const ended = this.#transactions.end(operation.transactionId, operation.action, route.identity);
           work = async () => ({ result: emptyResult(await ended) });
           break;
         }
@@ -656,7 +702,7 @@ export class DatabaseAdapter {
    * How a request's rows leave: whole in one reply, or, when the caller accepts chunks, in ordered
    * chunk replies of about `chunkBytes` published while later rows are still being read.
    */
-  #chunker(request: RequestEnvelope) {
+  #chunker(request: RequestEnvelope, route: Route) {
     const options = request.payload.options;
     const pgText = options?.row_format === 'pg_text';
     const chunkBytes = this.#options.chunkBytes ?? 256 * 1024;
@@ -693,6 +739,7 @@ export class DatabaseAdapter {
             chunk: { index: index++, last: false },
           },
         },
+        route,
         { strict: true },
       );
       if (!ok) throw tooLarge('a row of the result does not fit in one message, even chunked');
@@ -782,6 +829,7 @@ export class DatabaseAdapter {
     json: unknown,
     raw: string,
     failure: Failure,
+    route: Route,
   ): Promise<boolean> {
     const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
@@ -814,6 +862,7 @@ export class DatabaseAdapter {
         payload: { operation_type: operationType, sql: payload?.sql, query: payload?.query },
       },
       { kind: 'failed', failure },
+      route,
     );
   }
 
@@ -825,6 +874,7 @@ export class DatabaseAdapter {
       payload: { operation_type: string; sql?: unknown; query?: unknown; statements?: unknown };
     },
     reply: Reply,
+    route: Route,
     options: { strict?: boolean } = {},
   ): Promise<boolean> {
     // Every failed reply to a request that carried SQL names it in metadata.sql, as the seed's does.
@@ -836,10 +886,10 @@ export class DatabaseAdapter {
     let topic: string;
     let value: string;
     if (reply.kind === 'completed') {
-      topic = this.#topics.completed;
+      topic = route.topics.completed;
       value = JSON.stringify(completedEnvelope(to, reply.payload));
     } else {
-      topic = this.#topics.failed;
+      topic = route.topics.failed;
       const metadata = {
         circuit_breaker_state: this.#breaker.state,
         // Echoed for the seed's readers, cut so that the failed reply always fits in one message.
@@ -862,7 +912,7 @@ export class DatabaseAdapter {
         sqlstate: '54000',
         retryable: false,
       };
-      return this.#publish(to, { kind: 'failed', failure });
+      return this.#publish(to, { kind: 'failed', failure }, route);
     }
     this.#stats[reply.kind]++;
     const key = to.correlation_id;

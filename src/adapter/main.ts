@@ -33,6 +33,8 @@ export function adapterFromEnv(
     databaseUrl: env.DATABASE_URL,
     topicEnv: env.DBBRIDGE_ENV,
     groupId: env.DBBRIDGE_ADAPTER_GROUP,
+    services: env.DBBRIDGE_SERVICES,
+    sharedTopics: env.DBBRIDGE_SHARED_TOPICS,
     poolMax: env.DBBRIDGE_POOL_MAX,
     pipelineDepth: env.DBBRIDGE_PIPELINE_DEPTH,
     ...(env.DBBRIDGE_MAX_IN_FLIGHT ? { maxInFlight: env.DBBRIDGE_MAX_IN_FLIGHT } : {}),

@@ -19,6 +19,8 @@ export interface TransactionOptions {
 
 interface Open {
   readonly id: string;
+  /** Identity that began it (the service of its request topic; '' on the shared topics): only it may use it. */
+  readonly owner: string;
   readonly client: pg.PoolClient;
   readonly idleTimeoutMs: number;
   readonly lifetime: NodeJS.Timeout;
@@ -70,7 +72,7 @@ export class Transactions {
     return this.#open.size;
   }
 
-  async begin(settings: Settings): Promise<string> {
+  async begin(settings: Settings, owner = ''): Promise<string> {
     if (this.#open.size >= this.#maxOpen) {
       throw new RequestRejected({
         code: 'DATABASE_CONNECTION_FAILED',
@@ -94,6 +96,7 @@ export class Transactions {
     const idleTimeoutMs = Math.min(settings.idle_timeout_ms ?? this.#idleTimeoutMs, this.#maxIdleTimeoutMs);
     const open: Open = {
       id,
+      owner,
       client,
       idleTimeoutMs,
       idle: setTimeout(() => void this.#expire(id, 'idle'), idleTimeoutMs),
@@ -110,8 +113,8 @@ export class Transactions {
    * Queues `work` on the transaction's connection. The queueing happens synchronously, so requests
    * run in the order they were handed in.
    */
-  run<T>(id: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const open = this.#lookup(id);
+  run<T>(id: string, work: (client: pg.PoolClient) => Promise<T>, owner = ''): Promise<T> {
+    const open = this.#lookup(id, owner);
     clearTimeout(open.idle);
     const result = open.tail.then(async () => {
       if (!this.#open.has(id)) throw this.#gone(id);
@@ -132,8 +135,8 @@ export class Transactions {
   }
 
   /** COMMIT or ROLLBACK; resolves to PostgreSQL's command tag (an aborted transaction commits as ROLLBACK). */
-  async end(id: string, action: 'commit' | 'rollback'): Promise<string> {
-    const open = this.#lookup(id);
+  async end(id: string, action: 'commit' | 'rollback', owner = ''): Promise<string> {
+    const open = this.#lookup(id, owner);
     clearTimeout(open.idle);
     const done = open.tail.then(async () => {
       if (!this.#open.has(id)) throw this.#gone(id);
@@ -155,9 +158,21 @@ export class Transactions {
     return done;
   }
 
-  #lookup(id: string): Open {
+  /** Another identity's transaction is answered as an unknown one: ids cannot be probed. */
+  #lookup(id: string, owner: string): Open {
     const open = this.#open.get(id);
     if (open === undefined) throw this.#gone(id);
+    if (open.owner !== owner) {
+      this.#logger.warn('transaction used by another identity; refused', {
+        transactionId: id,
+        owner: open.owner,
+        caller: owner,
+      });
+      throw transactionFailure(
+        'UnknownTransaction',
+        `transaction ${id} is not open on this adapter (unknown, already ended, or its partition moved to another adapter)`,
+      );
+    }
     return open;
   }
 

@@ -11,7 +11,7 @@ import { requestEnvelope } from '../events/envelope.js';
 import { isSaneId, newId } from '../events/ids.js';
 import type { ColumnInfo, ReplyEnvelope } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
-import { topicNames } from '../events/topics.js';
+import { serviceTopicNames, topicNames } from '../events/topics.js';
 import { TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { decodeTextRows, encodeParams, pgTypeParser } from '../events/values.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -108,7 +108,7 @@ export class DatabaseEventClient implements AsyncDisposable {
   readonly #rr: RequestReply;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #sleep: (ms: number) => Promise<void>;
-  readonly #clientId = `dbbridge-client-${newId().slice(0, 8)}`;
+  readonly #clientId: string;
   #started: Promise<void> | undefined;
   /** The buffer of the latest `stream()` (tests read its high-water mark). */
   lastStreamQueue: AsyncQueue<unknown[]> | undefined;
@@ -116,6 +116,11 @@ export class DatabaseEventClient implements AsyncDisposable {
 
   constructor(options: DatabaseEventClientOptions = {}) {
     this.#options = resolveOptions(options, clientEnvDefaults());
+    // On its own topics the id starts with the service and a '.', which service names never contain:
+    // the kafkajs reply readers' groups (`dbbridge-reply-<clientId>-...`) then fit the service's ACL prefix.
+    this.#clientId = this.#options.ownTopics
+      ? `${this.#options.service}.${newId().slice(0, 8)}`
+      : `dbbridge-client-${newId().slice(0, 8)}`;
     this.#logger = this.#options.logger ?? silentLogger;
     this.#ownsTransport = this.#options.transport === undefined;
     this.#transport =
@@ -128,7 +133,9 @@ export class DatabaseEventClient implements AsyncDisposable {
       });
     this.#rr = new RequestReply({
       transport: this.#transport,
-      topics: topicNames(this.#options.topicEnv),
+      topics: this.#options.ownTopics
+        ? serviceTopicNames(this.#options.topicEnv, this.#options.service)
+        : topicNames(this.#options.topicEnv),
       logger: this.#logger,
       ...(this.#options.replyPartition === undefined ? {} : { replyPartition: this.#options.replyPartition }),
     });

@@ -22,6 +22,12 @@ export interface DatabaseEventClientOptions {
   topicEnv?: string;
   /** `service` field of request events. Default `dbbridge-client`. */
   service?: string;
+  /**
+   * Use the service's own topics (`{env}.omninode-bridge.database.{service}.query-*.v1`) instead of the
+   * shared ones: on a secured cluster only this service may write its requests and read its replies,
+   * and the adapter takes the identity from the topic (issue 9 §2). Default false.
+   */
+  ownTopics?: boolean;
   /** Reply partition to read. Default: random among the reply topics' partitions. */
   replyPartition?: number;
   /** Retry timing, as kafkajs names it. Defaults: initialRetryTime 1000, factor 2 (the multiplier), maxRetryTime 30000, jitter 0.2. */
@@ -56,6 +62,7 @@ const OptionsSchema = z.object({
   maxRetries: z.number().int().min(0).max(20).default(3),
   topicEnv: z.string().min(1).default('dev'),
   service: z.string().min(1).default('dbbridge-client'),
+  ownTopics: z.boolean().default(false),
   transportKind: z.enum(TRANSPORT_KINDS).default(DEFAULT_TRANSPORT),
   replyPartition: z.number().int().min(0).optional(),
   retry: z

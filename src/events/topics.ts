@@ -23,3 +23,26 @@ export function topicNames(env: string = DEFAULT_TOPIC_ENV): TopicNames {
     failed: `${base}.query-failed.v1`,
   });
 }
+
+const SERVICE_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/**
+ * A service's own topics (issue 9 §2, `docs/per-service-topics.md`):
+ * `{env}.omninode-bridge.database.{service}.query-{requested,completed,failed}.v1`. In secured mode
+ * only the service's principal may write its request topic and read its reply topics, so the topic a
+ * request arrived on names its sender.
+ */
+export function serviceTopicNames(env: string, service: string): TopicNames {
+  if (!SERVICE_PATTERN.test(service)) {
+    throw new TypeError(
+      `invalid service name ${JSON.stringify(service)}: use lower-case letters, digits and '-' (at most 64)`,
+    );
+  }
+  topicNames(env); // validates env
+  const base = `${env}.omninode-bridge.database.${service}`;
+  return Object.freeze({
+    requested: `${base}.query-requested.v1`,
+    completed: `${base}.query-completed.v1`,
+    failed: `${base}.query-failed.v1`,
+  });
+}

@@ -334,7 +334,10 @@ export class KafkaTransport implements Transport {
     });
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [options.topic], fromBeginning: false });
+      await consumer.subscribe({
+        topics: [options.topic, ...(options.extraTopics ?? [])],
+        fromBeginning: false,
+      });
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
@@ -369,7 +372,7 @@ export class KafkaTransport implements Transport {
       pause: () => {
         running = false;
         try {
-          consumer.pause([{ topic: options.topic }]);
+          consumer.pause([options.topic, ...(options.extraTopics ?? [])].map((topic) => ({ topic })));
         } catch {
           // Not running (crashed with the broker down, restarting): there is nothing to pause, and
           // `running` already keeps batches from being taken on.

@@ -61,7 +61,7 @@ export class GroupReader {
       if (consumer === this.#consumer) this.#onAssignment(assignments ?? []);
     });
     const stream = await consumer.consume({
-      topics: [this.#options.topic],
+      topics: [this.#options.topic, ...(this.#options.extraTopics ?? [])],
       mode: 'committed',
       fallbackMode: 'latest',
       autocommit: false,

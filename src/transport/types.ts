@@ -67,6 +67,8 @@ export interface GroupBatch {
 export interface GroupConsumerOptions {
   readonly groupId: string;
   readonly topic: string;
+  /** More topics consumed in the same group (e.g. per-service request topics). Default none. */
+  readonly extraTopics?: readonly string[];
   readonly onBatch: (batch: GroupBatch) => Promise<void>;
   /** Partitions handled at once. Default 4. */
   readonly partitionsConsumedConcurrently?: number;

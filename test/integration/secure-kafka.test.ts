@@ -5,13 +5,20 @@
  * throw-away broker of this file's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBridgeAcls } from '../../scripts/stack/secure.js';
-import { DatabaseEventClient, type DatabaseEventClientOptions, TransportError } from '../../src/index.js';
+import { createBridgeAcls, createServiceAcls } from '../../scripts/stack/secure.js';
+import { serviceTopicNames } from '../../src/events/topics.js';
+import {
+  DatabaseError,
+  DatabaseEventClient,
+  type DatabaseEventClientOptions,
+  TransportError,
+} from '../../src/index.js';
 import {
   createTransport,
   TRANSPORT_KINDS,
   type TransportKind,
 } from '../../src/transport/create-transport.js';
+import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
 import { createTopics, kafkaAdmin, type RunningAdapter, startAdapter, uniqueEnv } from '../helpers/bridge.js';
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
@@ -35,6 +42,16 @@ beforeAll(async () => {
         adapterGroup: `adapter-${env}-${kind}`,
         services: ['service-a'],
         readers: ['service-b'],
+      });
+    }
+    // Per-service topics (issue 9 §2): each service's own request and reply topics.
+    for (const service of ['service-a', 'service-b'])
+      await ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 });
+    for (const kind of TRANSPORT_KINDS) {
+      await createServiceAcls(acl, env, {
+        adapters: ['adapter'],
+        adapterGroup: `adapter-${env}-services-${kind}`,
+        services: ['service-a', 'service-b'],
       });
     }
   } finally {
@@ -102,14 +119,13 @@ describe.each(TRANSPORT_KINDS)('secured Kafka (%s transport)', (kind) => {
   });
 
   it('answers a client with SCRAM credentials over TLS: client -> adapter -> PostgreSQL -> client', async () => {
-    adapters.push(
-      await startAdapter(env, {
-        name: `secure-${kind}`,
-        bootstrapServers: kafka.bootstrapServers,
-        security: kafka.security('adapter', 'SCRAM-SHA-256'),
-        adapter: { poolMax: 2, groupId: `adapter-${env}-${kind}` },
-      }),
-    );
+    const running = await startAdapter(env, {
+      name: `secure-${kind}`,
+      bootstrapServers: kafka.bootstrapServers,
+      security: kafka.security('adapter', 'SCRAM-SHA-256'),
+      adapter: { poolMax: 2, groupId: `adapter-${env}-${kind}` },
+    });
+    adapters.push(running);
     const a = client(kind, kafka.security('service-a'));
     await a.start();
     // The adapter's group may still be joining: poll with a deadline.
@@ -127,6 +143,8 @@ describe.each(TRANSPORT_KINDS)('secured Kafka (%s transport)', (kind) => {
         });
     }
     expect(rows).toEqual([{ n: 42, db: 'omninode_bridge' }]);
+    await a.stop();
+    await running.close(); // one adapter group at a time on the shared topics
   }, 120_000);
 
   it('refuses a publish by a principal without WRITE on the request topic (ACL)', async () => {
@@ -165,4 +183,157 @@ describe.each(TRANSPORT_KINDS)('secured Kafka (%s transport)', (kind) => {
       }
     }
   }, 90_000);
+});
+
+describe.each(TRANSPORT_KINDS)('per-service topics on the secured broker (%s transport)', (kind) => {
+  const a = () => serviceTopicNames(env, 'service-a');
+  const b = () => serviceTopicNames(env, 'service-b');
+
+  async function asServiceA<T>(
+    fn: (transport: ReturnType<typeof createTransport>) => Promise<T>,
+  ): Promise<T> {
+    const transport = createTransport(kind, {
+      brokers: [kafka.bootstrapServers],
+      clientId: `service-a-${kind}`,
+      security: kafka.security('service-a'),
+    });
+    try {
+      await transport.connect();
+      return await fn(transport);
+    } finally {
+      await transport.close();
+    }
+  }
+
+  it("service A may write its own request topic, not B's", async () => {
+    await asServiceA(async (transport) => {
+      const publisher = transport.publisher();
+      try {
+        await publisher.publish(a().requested, { key: 'k', value: '{}' });
+        const error = await refusal(publisher.publish(b().requested, { key: 'k', value: '{}' }));
+        expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
+      } finally {
+        await publisher.close().catch(() => {});
+      }
+    });
+  });
+
+  it("service A may read its own reply topics, not B's", async () => {
+    await asServiceA(async (transport) => {
+      const own = await transport.openReplyChannel({
+        topics: [a().completed, a().failed],
+        onMessage: () => {},
+      });
+      await own.close();
+      const error = await refusal(
+        transport.openReplyChannel({ topics: [b().completed, b().failed], onMessage: () => {} }),
+      );
+      expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
+    });
+  });
+});
+
+describe.each(TRANSPORT_KINDS)('identity from the topic (%s transport)', (kind) => {
+  let own: { a: DatabaseEventClient; b: DatabaseEventClient };
+  let adapter: RunningAdapter | undefined;
+
+  // One adapter group at a time on these topics: two groups would both answer (and both BEGIN).
+  afterAll(async () => {
+    await Promise.all([own?.a.stop(), own?.b.stop()]);
+    await adapter?.close();
+  }, 60_000);
+
+  beforeAll(async () => {
+    adapter = await startAdapter(env, {
+      name: `services-${kind}`,
+      bootstrapServers: kafka.bootstrapServers,
+      security: kafka.security('adapter'),
+      adapter: {
+        poolMax: 4,
+        groupId: `adapter-${env}-services-${kind}`,
+        services: ['service-a', 'service-b'],
+        sharedTopics: false,
+      },
+    });
+    own = {
+      a: client(kind, kafka.security('service-a'), { service: 'service-a', ownTopics: true }),
+      b: client(kind, kafka.security('service-b'), { service: 'service-b', ownTopics: true }),
+    };
+    await Promise.all([own.a.start(), own.b.start()]);
+    // The adapter's group may still be joining: poll each service's round trip with a deadline.
+    for (const c of [own.a, own.b]) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        expect(Date.now()).toBeLessThan(deadline);
+        const rows = await c.query<{ ok: number }>('SELECT 1 AS ok', [], { timeoutMs: 3000 }).catch((e) => {
+          if ((e as { code?: string }).code !== 'REQUEST_TIMEOUT') throw e;
+          return undefined;
+        });
+        if (rows !== undefined) {
+          expect(rows).toEqual([{ ok: 1 }]);
+          break;
+        }
+      }
+    }
+  }, 150_000);
+
+  it("service A cannot commit, roll back or use B's transaction; B's stays intact", async () => {
+    const tx = await own.b.beginTransaction();
+    // A read B's transaction id and key off the bus (or guessed them): refused as unknown.
+    const error = await own.a.rollbackTransaction(tx).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as DatabaseError).errorType).toBe('UnknownTransaction');
+    expect(await own.b.commitTransaction(tx)).toBe('COMMIT');
+  });
+
+  it("a request on A's topic that claims service B runs as A", async () => {
+    const tx = await own.b.beginTransaction();
+    const transport = createTransport(kind, {
+      brokers: [kafka.bootstrapServers],
+      clientId: `service-a.forger-${kind}`,
+      security: kafka.security('service-a'),
+    });
+    try {
+      await transport.connect();
+      const replies: Record<string, unknown>[] = [];
+      const a = serviceTopicNames(env, 'service-a');
+      const channel = await transport.openReplyChannel({
+        topics: [a.completed, a.failed],
+        onMessage: (m) => {
+          replies.push(JSON.parse(m.value?.toString() ?? 'null'));
+        },
+      });
+      const publisher = transport.publisher();
+      const correlationId = crypto.randomUUID();
+      await publisher.publish(a.requested, {
+        key: tx.key,
+        value: JSON.stringify({
+          event_id: crypto.randomUUID(),
+          event_type: 'DATABASE_QUERY_REQUESTED',
+          correlation_id: correlationId,
+          timestamp: new Date().toISOString(),
+          service: 'service-b',
+          payload: { operation_type: 'ROLLBACK', transaction_id: tx.id },
+          reply_partition: channel.partition,
+        }),
+      });
+      const deadline = Date.now() + 30_000;
+      let reply: Record<string, unknown> | undefined;
+      while (reply === undefined) {
+        expect(Date.now()).toBeLessThan(deadline);
+        reply = replies.find((r) => r.correlation_id === correlationId);
+        if (reply === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      // Answered on A's reply topics, as A: B's transaction is unknown to A.
+      expect((reply.payload as { error_type?: string }).error_type).toBe('UnknownTransaction');
+      await publisher.close();
+      await channel.close();
+    } finally {
+      await transport.close();
+    }
+    expect(await own.b.commitTransaction(tx)).toBe('COMMIT');
+  }, 60_000);
 });
