@@ -6,7 +6,7 @@ import { type AdapterOptions, DatabaseAdapter } from '../../src/adapter/index.js
 import { DatabaseEventClient, type DatabaseEventClientOptions } from '../../src/client/index.js';
 import { readEnv } from '../../src/env.js';
 import { type TopicNames, topicNames } from '../../src/events/topics.js';
-import { silentLogger } from '../../src/logger.js';
+import { type Logger, silentLogger } from '../../src/logger.js';
 import { kafkajsSecurity } from '../../src/transport/client-security.js';
 import { createTransport, type TransportKind } from '../../src/transport/create-transport.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
@@ -103,12 +103,14 @@ export async function startAdapter(
     adapter?: Partial<AdapterOptions>;
     /** Start it (default true). */
     start?: boolean;
+    /** Logger of the adapter and its transport (default: silent). */
+    logger?: Logger;
   },
 ): Promise<RunningAdapter> {
   const transport = createTransport(transportKind(), {
     brokers: (options.bootstrapServers ?? stack().bootstrapServers).split(','),
     clientId: `adapter-${options.name}`,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...(options.security ? { security: options.security } : {}),
   });
   const adapter = new DatabaseAdapter({
@@ -117,7 +119,7 @@ export async function startAdapter(
     topicEnv: env,
     groupId: `adapter-${env}`,
     poolMax: 10,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...options.adapter,
   });
   if (options.start !== false) await adapter.start();

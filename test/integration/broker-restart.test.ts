@@ -16,6 +16,14 @@ import {
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
 
 const env = uniqueEnv('restart');
+/** The adapter's warnings and errors, shown when a recovery check fails. */
+const seen: string[] = [];
+const note = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+  seen.push(
+    `${new Date().toISOString()} ${level} ${message} ${JSON.stringify(fields ?? {}, (_, v) => (v instanceof Error ? v.message : v))}`,
+  );
+};
+const recorder = { debug() {}, info: note('info'), warn: note('warn'), error: note('error') };
 let kafka: ThrowawayKafka;
 let running: RunningAdapter | undefined;
 let client: DatabaseEventClient;
@@ -27,6 +35,7 @@ beforeAll(async () => {
   await createTopics(env, 6, 3, kafka.bootstrapServers);
   running = await startAdapter(env, {
     name: 'restart',
+    logger: recorder,
     bootstrapServers: kafka.bootstrapServers,
     adapter: { poolMax: 4 },
   });
@@ -90,6 +99,20 @@ describe('broker restart', () => {
     expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   }, 150_000);
 
+  it('after an outage longer than the group session timeout, the adapter serves again by itself', async () => {
+    await answersWithin(60_000, 5); // the previous outage may have left the client's breaker open
+    await kafka.stop();
+    // Longer than the adapter's session timeout (10 s on both transports): the group has expelled
+    // it by the time the broker returns, so it must rejoin on its own.
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await kafka.start();
+    await answersWithin(120_000, 6);
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.query<{ i: number }>('SELECT $1::int AS i', [i])),
+    );
+    expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  }, 240_000);
+
   // Last: the broker stays down (a long outage is issue 8 section 4's subject, not this test's).
   it('once the client knows the broker is down, a call fails at once instead of waiting out its timeout', async () => {
     await answersAgain(fast);
@@ -106,33 +129,6 @@ describe('broker restart', () => {
     expect(slow).toBeInstanceOf(BrokerUnavailableError);
     expect(slow).toMatchObject({ code: 'TRANSPORT_ERROR', retryable: true });
   }, 150_000);
-
-  it('after an outage longer than the group session timeout, the adapter serves again by itself', async () => {
-    await answersWithin(60_000, 5); // the previous test may have left the client's breaker open
-    await kafka.stop();
-    // Longer than the adapter's session timeout (10 s on both transports): the group has expelled
-    // it by the time the broker returns, so it must rejoin on its own.
-    await new Promise((r) => setTimeout(r, OUTAGE_MS));
-    await kafka.start();
-    const deadline = Date.now() + 60_000;
-    let answered = false;
-    while (!answered) {
-      expect(Date.now(), 'the adapter did not answer within 60 s of the broker returning').toBeLessThan(
-        deadline,
-      );
-      answered = await client
-        .query('SELECT 6 AS ok', [], { timeoutMs: 3000 })
-        .then((rows) => rows[0]?.ok === 6)
-        .catch((e) => {
-          if (!(e instanceof DbBridgeError)) throw e;
-          return new Promise<boolean>((r) => setTimeout(() => r(false), 500));
-        });
-    }
-    const burst = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => client.query<{ i: number }>('SELECT $1::int AS i', [i])),
-    );
-    expect(burst.map((rows) => rows[0]?.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
-  }, 150_000);
 });
 
 /** The outage of the second test: longer than the adapter's group session timeout. */
@@ -142,7 +138,10 @@ const OUTAGE_MS = 15_000;
 async function answersWithin(ms: number, n: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    expect(Date.now(), `no answer within ${ms} ms`).toBeLessThan(deadline);
+    expect(
+      Date.now(),
+      `no answer within ${ms} ms; the adapter logged:\n${seen.slice(-30).join('\n')}`,
+    ).toBeLessThan(deadline);
     const answered = await client
       .query<{ ok: number }>(`SELECT ${n} AS ok`, [], { timeoutMs: 3000 })
       .then((rows) => rows[0]?.ok === n)
