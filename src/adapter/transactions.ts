@@ -132,7 +132,12 @@ export class Transactions {
   }
 
   /** COMMIT or ROLLBACK; resolves to PostgreSQL's command tag (an aborted transaction commits as ROLLBACK). */
-  async end(id: string, action: 'commit' | 'rollback'): Promise<string> {
+  async end(
+    id: string,
+    action: 'commit' | 'rollback',
+    /** Runs on the transaction's connection just before COMMIT (the idempotency record). */
+    beforeCommit?: (client: pg.PoolClient) => Promise<void>,
+  ): Promise<string> {
     const open = this.#lookup(id);
     clearTimeout(open.idle);
     const done = open.tail.then(async () => {
@@ -141,6 +146,7 @@ export class Transactions {
       clearTimeout(open.idle);
       clearTimeout(open.lifetime);
       try {
+        if (action === 'commit' && beforeCommit !== undefined) await beforeCommit(open.client);
         const result = await open.client.query(action === 'commit' ? 'COMMIT' : 'ROLLBACK');
         return result.command ?? action.toUpperCase();
       } catch (error) {
