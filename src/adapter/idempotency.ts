@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { type CappedResult, cappedQuery } from './capped-query.js';
 import { isConnectionError } from './error-mapping.js';
 import type { Executor, StatementResult } from './executor.js';
-import { type RequestRejected, validationError } from './failures.js';
+import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
 
 /** The table of migration 0002: key, digest, reply, created_at. */
@@ -60,9 +60,32 @@ function replayOf(reply: unknown): CompletedPayload {
 
 const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
 const UNIQUE_VIOLATION = '23505';
-const CLAIM = `INSERT INTO ${IDEMPOTENCY_TABLE} (key, digest) VALUES ($1, $2)`;
-const RECORD = `UPDATE ${IDEMPOTENCY_TABLE} SET reply = $2 WHERE key = $1`;
-const READ = `SELECT digest, reply FROM ${IDEMPOTENCY_TABLE} WHERE key = $1`;
+
+/**
+ * The statements on the table, schema-qualified: a statement of the write itself may change the
+ * transaction's `search_path` (a function that SETs it) before the reply is recorded.
+ */
+function statements(table: string) {
+  return {
+    claim: `INSERT INTO ${table} (key, digest) VALUES ($1, $2)`,
+    claimWithReply: `INSERT INTO ${table} (key, digest, reply) VALUES ($1, $2, $3)`,
+    record: `UPDATE ${table} SET reply = $2 WHERE key = $1`,
+    read: `SELECT digest, reply FROM ${table} WHERE key = $1`,
+    prune: `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE created_at < now() - $1 * interval '1 millisecond' LIMIT $2)`,
+  };
+}
+
+/** The caller's deadline passed while the write waited for a connection: it did not run. */
+function deadlinePassed(): RequestRejected {
+  return new RequestRejected({
+    code: 'TIMEOUT_ERROR',
+    message:
+      'the request deadline passed while the statement waited for a database connection; it did not run',
+    errorType: 'DeadlineExceeded',
+    retryable: false,
+    executed: false,
+  });
+}
 
 function sqlstate(error: unknown): string | undefined {
   return (error as { code?: unknown } | undefined)?.code as string | undefined;
@@ -82,6 +105,8 @@ export interface StatementRun {
   /** Rows in batches (chunked replies), as `Executor.run` hands them. */
   readonly onBatch?: (rows: (string | null)[][], columns: StatementResult['columns']) => Promise<void>;
   readonly batchRows?: number;
+  /** Epoch ms after which nobody awaits the reply: a write still waiting for a connection then does not run. */
+  readonly deadline?: number;
 }
 
 /**
@@ -98,6 +123,7 @@ export class IdempotencyStore {
   readonly #pruneIntervalMs: number;
   readonly #pruneBatch: number;
   readonly #resetOnRelease: boolean;
+  #sql = statements(`public.${IDEMPOTENCY_TABLE}`);
   #timer: NodeJS.Timeout | undefined;
   #pruning: Promise<number> | undefined;
 
@@ -115,13 +141,21 @@ export class IdempotencyStore {
     this.#resetOnRelease = options.resetOnRelease ?? false;
   }
 
-  /** True when the table exists (migration 0002 applied); false: keys are not recorded. */
+  /**
+   * True when the table exists (migration 0002 applied; found on the adapter's `search_path`, then
+   * always named with its schema); false: keys are not recorded.
+   */
   async available(): Promise<boolean> {
-    const result = await this.#executor.pool.query<{ t: string | null }>(
-      'SELECT to_regclass($1)::text AS t',
+    const result = await this.#executor.pool.query<{ name: string }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = to_regclass($1)`,
       [IDEMPOTENCY_TABLE],
     );
-    return result.rows[0]?.t != null;
+    const name = result.rows[0]?.name;
+    if (name === undefined) return false;
+    this.#sql = statements(name);
+    return true;
   }
 
   /** Starts the background pruner (unref'd: it never keeps the process alive). */
@@ -146,10 +180,10 @@ export class IdempotencyStore {
       let deleted = 0;
       try {
         for (let i = 0; i < 10; i++) {
-          const result = await this.#executor.pool.query(
-            `DELETE FROM ${IDEMPOTENCY_TABLE} WHERE key IN (SELECT key FROM ${IDEMPOTENCY_TABLE} WHERE created_at < now() - $1 * interval '1 millisecond' LIMIT $2)`,
-            [this.#retentionMs, this.#pruneBatch],
-          );
+          const result = await this.#executor.pool.query(this.#sql.prune, [
+            this.#retentionMs,
+            this.#pruneBatch,
+          ]);
           deleted += result.rowCount ?? 0;
           if ((result.rowCount ?? 0) < this.#pruneBatch) break;
         }
@@ -178,9 +212,10 @@ export class IdempotencyStore {
     let broken: Error | undefined;
     let inTransaction = false;
     try {
+      if (run.deadline !== undefined && Date.now() >= run.deadline) throw deadlinePassed();
       const begin = simple('BEGIN');
       const timeout = simple(`SET LOCAL statement_timeout = ${Math.max(0, Math.floor(run.timeoutMs))}`);
-      const claim = simple(CLAIM, [key, digest]);
+      const claim = simple(this.#sql.claim, [key, digest]);
       const statement = cappedQuery({
         text: run.traceparent === undefined ? run.text : `${run.text}\n/*traceparent='${run.traceparent}'*/`,
         values: run.values,
@@ -200,7 +235,10 @@ export class IdempotencyStore {
         outcomes,
       );
       const [began, timed, claimed, ran] = await Promise.all(outcomes);
-      if (!settled) throw new Error('the connection did not settle after the statement');
+      if (!settled) {
+        broken = new Error('the connection did not settle after the statement');
+        throw broken;
+      }
       for (const step of [began, timed]) if (step && !step.ok) throw step.error;
       if (claimed && !claimed.ok) {
         if (sqlstate(claimed.error) !== UNIQUE_VIOLATION) throw claimed.error;
@@ -214,12 +252,12 @@ export class IdempotencyStore {
       if (ran === undefined || !ran.ok) throw ran?.error ?? new Error('statement not answered');
       const result = await this.#toResult(ran.value, run);
       const payload = finish(result);
-      await this.#recordAndCommit(client, key, payload);
+      if (!(await this.#recordAndCommit(client, key, payload))) broken = new Error('COMMIT did not settle');
       inTransaction = false;
       return { payload, replayed: false };
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
-      else if (inTransaction) {
+      else if (inTransaction && broken === undefined) {
         await client.query('ROLLBACK').catch((e: unknown) => {
           broken = e instanceof Error ? e : new Error(String(e));
         });
@@ -238,7 +276,7 @@ export class IdempotencyStore {
    */
   async claim(client: pg.PoolClient, key: string, digest: string): Promise<RecordedReply | undefined> {
     try {
-      await client.query(CLAIM, [key, digest]);
+      await client.query(this.#sql.claim, [key, digest]);
       return undefined;
     } catch (error) {
       if (sqlstate(error) !== UNIQUE_VIOLATION) throw error;
@@ -255,7 +293,7 @@ export class IdempotencyStore {
 
   /** Records the reply of a claimed key, inside the same transaction, before its COMMIT. */
   async record(client: pg.PoolClient, key: string, payload: CompletedPayload): Promise<void> {
-    await client.query(RECORD, [key, JSON.stringify(payload)]);
+    await client.query(this.#sql.record, [key, JSON.stringify(payload)]);
   }
 
   /**
@@ -269,11 +307,7 @@ export class IdempotencyStore {
     payload: CompletedPayload,
   ): Promise<void> {
     try {
-      await client.query(`INSERT INTO ${IDEMPOTENCY_TABLE} (key, digest, reply) VALUES ($1, $2, $3)`, [
-        key,
-        digest,
-        JSON.stringify(payload),
-      ]);
+      await client.query(this.#sql.claimWithReply, [key, digest, JSON.stringify(payload)]);
     } catch (error) {
       // An aborted transaction commits as ROLLBACK; nothing to record then.
       if (sqlstate(error) === '25P02') return;
@@ -295,7 +329,7 @@ export class IdempotencyStore {
     try {
       await client.query('BEGIN');
       try {
-        await client.query(CLAIM, [key, digest]);
+        await client.query(this.#sql.claim, [key, digest]);
         await client.query('ROLLBACK');
         return undefined;
       } catch (error) {
@@ -312,7 +346,7 @@ export class IdempotencyStore {
   }
 
   async #read(client: pg.PoolClient, key: string, digest: string): Promise<RecordedReply | undefined> {
-    const found = await client.query<{ digest: string; reply: unknown }>(READ, [key]);
+    const found = await client.query<{ digest: string; reply: unknown }>(this.#sql.read, [key]);
     const row = found.rows[0];
     if (row === undefined) return undefined;
     if (row.digest !== digest) throw keyReused(key);
@@ -320,8 +354,9 @@ export class IdempotencyStore {
     return { payload: replayOf(row.reply), replayed: true };
   }
 
-  async #recordAndCommit(client: pg.PoolClient, key: string, payload: CompletedPayload): Promise<void> {
-    const record = simple(RECORD, [key, JSON.stringify(payload)]);
+  /** Records and commits in one round trip; false when the connection did not settle (discard it). */
+  async #recordAndCommit(client: pg.PoolClient, key: string, payload: CompletedPayload): Promise<boolean> {
+    const record = simple(this.#sql.record, [key, JSON.stringify(payload)]);
     const commit = simple('COMMIT');
     const outcomes = [record.result, commit.result].map((p) =>
       p.then(
@@ -333,7 +368,7 @@ export class IdempotencyStore {
     const [recordError, commitError] = await Promise.all(outcomes);
     if (recordError !== undefined) throw recordError;
     if (commitError !== undefined) throw commitError;
-    if (!settled) throw new Error('the connection did not settle after COMMIT');
+    return settled;
   }
 
   /** A one-round-trip result as the executor gives it (rows cut at maxRows, batches handed out). */
