@@ -129,6 +129,17 @@ export const Env = z.object({
     .min(1)
     .default('dbbridge-adapter')
     .describe('Adapter: consumer group shared by all adapter processes.'),
+  DBBRIDGE_IDEMPOTENCY_RETENTION_MS: int(1000)
+    .default(86_400_000)
+    .describe(
+      'Adapter: how long the idempotency record of a write (key, digest, reply) is kept, in ms; older ones are pruned in the background. A request retried or redelivered later than this runs again.',
+    ),
+  DBBRIDGE_FAILPOINT: z
+    .enum(['after-commit-before-reply'])
+    .optional()
+    .describe(
+      'Adapter, tests only: `after-commit-before-reply` kills the process after a write committed and before its reply is published.',
+    ),
   DBBRIDGE_BREAKER_RESET_MS: int(100)
     .default(30_000)
     .describe('Adapter: how long the database circuit breaker stays open before a probe, in ms.'),

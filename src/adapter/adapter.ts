@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { WireRequestEnvelope as RequestEnvelopeSchema } from '../events/absent.js';
 import { completedEnvelope, type Failure, failedEnvelope, failedPayload } from '../events/envelope.js';
@@ -22,6 +23,12 @@ import {
   type ExecutorStats,
 } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
+import {
+  type IdempotencyOptions,
+  IdempotencyStore,
+  type RecordedReply,
+  requestDigest,
+} from './idempotency.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
@@ -76,6 +83,16 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly maxMessageBytes?: number;
   /** Largest result, chunked or not, bytes. Default 256 MiB. */
   readonly maxResultBytes?: number;
+  /**
+   * Idempotent requests: writes that carry an `idempotency_key` are recorded with their reply in
+   * their own transaction (table `dbbridge_idempotency`, migration 0002). `enabled` default true.
+   */
+  readonly idempotency?: IdempotencyOptions & { readonly enabled?: boolean };
+  /**
+   * Fault injection for tests, off by default. `after-commit-before-reply`: the process kills itself
+   * after a write committed and before its reply is published.
+   */
+  readonly failpoint?: 'after-commit-before-reply';
   readonly logger?: Logger;
 }
 
@@ -91,6 +108,8 @@ export interface AdapterStats {
   publishFailures: number;
   /** Requests whose handling threw unexpectedly: answered as failed (or logged and skipped). */
   internalErrors: number;
+  /** Writes answered with the reply recorded for their idempotency key, without running again. */
+  replayed: number;
   /** How statements went to PostgreSQL (pipelining). */
   executor: ExecutorStats;
 }
@@ -153,7 +172,11 @@ export class DatabaseAdapter {
     expired: 0,
     publishFailures: 0,
     internalErrors: 0,
+    replayed: 0,
   };
+  readonly #idempotency: IdempotencyStore;
+  /** False until the idempotency table was found at start (or when turned off). */
+  #recording = false;
   /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
   #replyPartitions = 0;
   #replyPartitionsReadAt = 0;
@@ -181,6 +204,10 @@ export class DatabaseAdapter {
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
     this.#sessionGuard = new SessionGuard(this.#executor.pool);
+    this.#idempotency = new IdempotencyStore(this.#executor, this.#logger, {
+      ...options.idempotency,
+      resetOnRelease: options.allowDdl ?? false,
+    });
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
@@ -245,6 +272,14 @@ export class DatabaseAdapter {
 
   async start(): Promise<void> {
     this.#validator = await SqlValidator.create();
+    if (this.#options.idempotency?.enabled !== false) {
+      this.#recording = await this.#idempotency.available().catch(() => true);
+      if (this.#recording) this.#idempotency.startPruning();
+      else
+        this.#logger.warn(
+          'table dbbridge_idempotency not found (run the migrations): idempotency keys are not recorded',
+        );
+    }
     await loadTelemetry();
     this.#sessionGuard.load();
     const transport = this.#options.transport;
@@ -281,6 +316,7 @@ export class DatabaseAdapter {
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#commit();
     await this.#transactions.closeAll();
+    await this.#idempotency.stop();
     await this.#consumer?.close();
     await this.#publisher?.close();
     await this.#executor.close();
@@ -469,6 +505,17 @@ export class DatabaseAdapter {
     }
     const executeStart = performance.now();
     const reply = await this.#execute(request, route, outcome.traceparent);
+    if (
+      this.#options.failpoint === 'after-commit-before-reply' &&
+      reply.kind === 'completed' &&
+      reply.payload.metadata.replayed !== true &&
+      isWrite(request.payload.operation_type)
+    ) {
+      this.#logger.warn('failpoint after-commit-before-reply: the process ends before the reply', {
+        correlationId: request.correlation_id,
+      });
+      process.kill(process.pid, 'SIGKILL');
+    }
     outcome.executeMs = performance.now() - executeStart;
     outcome.outcome = reply.kind;
     if (reply.kind === 'failed') outcome.code = reply.failure.code;
@@ -504,7 +551,7 @@ export class DatabaseAdapter {
     const started = performance.now();
     let sql: string | undefined;
     const failed = (failure: Failure): Reply => ({ kind: 'failed', failure, ...(sql ? { sql } : {}) });
-    let work: () => Promise<ResultParts>;
+    let work: () => Promise<ResultParts | RecordedReply>;
     let operation: ReturnType<typeof toOperation>;
     try {
       operation = toOperation(payload, this.#options.allowDdl ?? false);
@@ -529,6 +576,17 @@ export class DatabaseAdapter {
         REQUEST_LIMITS.maxRows,
       );
       const chunker = this.#chunker(request, route);
+      const finish = (parts: ResultParts) => chunker.finish(parts, maxRows, started, this.#breaker.state);
+      // Writes that carry an idempotency key (not statements inside an interactive transaction:
+      // its COMMIT is recorded) run recorded.
+      const key = this.#recording && isWrite(payload.operation_type) ? request.idempotency_key : undefined;
+      const record =
+        key === undefined ||
+        operation.kind === 'begin' ||
+        (operation.kind === 'end' && operation.action === 'rollback') ||
+        (operation.kind === 'sql' && operation.transactionId !== undefined)
+          ? undefined
+          : { key, digest: requestDigest(payload) };
       switch (operation.kind) {
         case 'sql': {
           sql = operation.sql;
@@ -556,7 +614,15 @@ export class DatabaseAdapter {
             ...chunker.runOptions,
             ...reset,
           };
-          if (txId === undefined) {
+          if (record !== undefined) {
+            work = () =>
+              this.#idempotency.runStatement(
+                record.key,
+                record.digest,
+                { text, values, ...options },
+                (result) => finish({ result }),
+              );
+          } else if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
             const queued = this.#transactions.run(
@@ -575,8 +641,37 @@ export class DatabaseAdapter {
           });
           break;
         case 'end': {
-          const ended = this.#transactions.end(operation.transactionId, operation.action, route.identity);
-          work = async () => ({ result: emptyResult(await ended) });
+          const beforeCommit =
+            record === undefined
+              ? undefined
+              : (client: PoolClient) =>
+                  this.#idempotency.recordBeforeCommit(
+                    client,
+                    record.key,
+                    record.digest,
+                    finish({ result: emptyResult('COMMIT') }),
+                  );
+          const ended = this.#transactions.end(
+            operation.transactionId,
+            operation.action,
+            route.identity,
+            beforeCommit,
+          );
+          work = async () => {
+            try {
+              return { result: emptyResult(await ended) };
+            } catch (error) {
+              // A COMMIT delivered again after its transaction ended: the recorded reply, if any.
+              const gone =
+                error instanceof RequestRejected &&
+                (error.failure.errorType === 'UnknownTransaction' ||
+                  error.failure.errorType === 'TransactionExpired');
+              if (record === undefined || !gone) throw error;
+              const recorded = await this.#idempotency.lookup(record.key, record.digest);
+              if (recorded === undefined) throw error;
+              return recorded;
+            }
+          };
           break;
         }
         case 'batch': {
@@ -585,7 +680,13 @@ export class DatabaseAdapter {
             validator.check(statement.sql, { kind: 'execute', allowDdl });
           }
           sql = undefined;
-          work = () => this.#runBatch(operation.statements, maxRows, timeoutMs);
+          work = () =>
+            this.#runBatch(
+              operation.statements,
+              maxRows,
+              timeoutMs,
+              record === undefined ? undefined : { ...record, finish },
+            );
           break;
         }
         case 'cancel': {
@@ -598,6 +699,21 @@ export class DatabaseAdapter {
           work = async () => {
             const statement = await buildStatement(tableOperation, this.#catalog);
             sql = statement.text;
+            if (record !== undefined && !statement.readOnly) {
+              return this.#idempotency.runStatement(
+                record.key,
+                record.digest,
+                {
+                  text: statement.text,
+                  values: statement.values,
+                  maxRows,
+                  timeoutMs,
+                  ...when,
+                  ...chunker.runOptions,
+                },
+                (result) => finish({ result }),
+              );
+            }
             return {
               result: await this.#executor.run(statement.text, statement.values, {
                 readOnly: statement.readOnly,
@@ -614,7 +730,19 @@ export class DatabaseAdapter {
       try {
         const parts = await work();
         this.#breaker.success();
-        return { kind: 'completed', payload: chunker.finish(parts, maxRows, started, this.#breaker.state) };
+        if ('payload' in parts) {
+          if (parts.replayed) this.#stats.replayed++;
+          return {
+            kind: 'completed',
+            payload: parts.replayed
+              ? {
+                  ...parts.payload,
+                  metadata: { ...parts.payload.metadata, circuit_breaker_state: this.#breaker.state },
+                }
+              : parts.payload,
+          };
+        }
+        return { kind: 'completed', payload: finish(parts) };
       } catch (error) {
         const failure = toFailure(error, 'execute');
         // Only PostgreSQL being unreachable counts against it: a caller's error (SQL, validation,
@@ -661,12 +789,17 @@ export class DatabaseAdapter {
     statements: readonly { sql: string; params: readonly unknown[] }[],
     maxRows: number,
     timeoutMs: number,
-  ) {
+    record?: { key: string; digest: string; finish: (parts: ResultParts) => CompletedPayload },
+  ): Promise<ResultParts | RecordedReply> {
     const client = await this.#executor.acquire(false);
     let broken: Error | undefined;
     const results: ExecResult[] = [];
     try {
       await client.query('BEGIN');
+      if (record !== undefined) {
+        const recorded = await this.#idempotency.claim(client, record.key, record.digest);
+        if (recorded !== undefined) return recorded;
+      }
       for (const [index, statement] of statements.entries()) {
         try {
           results.push(
@@ -688,8 +821,15 @@ export class DatabaseAdapter {
           });
         }
       }
+      const parts = { result: emptyResult('COMMIT'), batch: results };
+      if (record === undefined) {
+        await client.query('COMMIT');
+        return parts;
+      }
+      const payload = record.finish(parts);
+      await this.#idempotency.record(client, record.key, payload);
       await client.query('COMMIT');
-      return { result: emptyResult('COMMIT'), batch: results };
+      return { payload, replayed: false };
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
@@ -966,6 +1106,11 @@ function breakerOpen(retryAfterMs: number): Failure {
     retryable: true,
     executed: false,
   };
+}
+
+/** Every operation but a read counts as a write (idempotency records, the failpoint). */
+function isWrite(operationType: string): boolean {
+  return operationType !== 'SELECT' && operationType !== 'QUERY';
 }
 
 /** Operation types whose replies carry `rows_affected` (the older dialect reads it for writes). */

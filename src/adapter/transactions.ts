@@ -135,7 +135,13 @@ export class Transactions {
   }
 
   /** COMMIT or ROLLBACK; resolves to PostgreSQL's command tag (an aborted transaction commits as ROLLBACK). */
-  async end(id: string, action: 'commit' | 'rollback', owner = ''): Promise<string> {
+  async end(
+    id: string,
+    action: 'commit' | 'rollback',
+    owner = '',
+    /** Runs on the transaction's connection just before COMMIT (the idempotency record). */
+    beforeCommit?: (client: pg.PoolClient) => Promise<void>,
+  ): Promise<string> {
     const open = this.#lookup(id, owner);
     clearTimeout(open.idle);
     const done = open.tail.then(async () => {
@@ -144,6 +150,7 @@ export class Transactions {
       clearTimeout(open.idle);
       clearTimeout(open.lifetime);
       try {
+        if (action === 'commit' && beforeCommit !== undefined) await beforeCommit(open.client);
         const result = await open.client.query(action === 'commit' ? 'COMMIT' : 'ROLLBACK');
         return result.command ?? action.toUpperCase();
       } catch (error) {

@@ -43,6 +43,11 @@ export interface CallOptions {
    * adapter to cancel the statement if it is running.
    */
   signal?: AbortSignal;
+  /**
+   * Idempotency key of this call (writes only; kept only if sane): the same on every retry, so the
+   * adapter runs the write once. Default: a new UUID per call. Reuse one only for the same content.
+   */
+  idempotencyKey?: string;
 }
 
 /** An open interactive transaction: the server-issued id, and the Kafka key that routes it to one adapter. */
@@ -94,7 +99,15 @@ export interface QueryResult<R = Row> {
   results?: QueryResult[];
 }
 
-const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'EXECUTE', 'UPSERT']);
+/** For retry decisions every operation but a read is a write: BATCH, BEGIN, COMMIT, UPSERT, EXECUTE... */
+function isWriteOperation(operationType: string): boolean {
+  return operationType !== 'SELECT' && operationType !== 'QUERY';
+}
+
+/** Writes the adapter records under their idempotency key (BEGIN and ROLLBACK change no data). */
+function isRecordedWrite(operationType: string): boolean {
+  return isWriteOperation(operationType) && operationType !== 'BEGIN' && operationType !== 'ROLLBACK';
+}
 
 /**
  * The seed's DatabaseEventClient: PostgreSQL through Kafka request/reply, with no database
@@ -417,8 +430,18 @@ export class DatabaseEventClient implements AsyncDisposable {
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     const correlationId = isSaneId(options.correlationId) ? options.correlationId : newId();
     const traceparent = outgoingTraceparent(options.traceparent);
-    const isWrite = WRITE_OPERATIONS.has(payload.operation_type);
+    const isWrite = isWriteOperation(payload.operation_type);
     const transaction = options.transaction;
+    // One key per logical call, kept for every retry: the adapter answers a repeat with the recorded reply.
+    const idempotencyKey =
+      this.#options.idempotentWrites &&
+      isRecordedWrite(payload.operation_type) &&
+      !transaction &&
+      (payload.transaction_id === undefined || payload.operation_type === 'COMMIT')
+        ? isSaneId(options.idempotencyKey)
+          ? options.idempotencyKey
+          : newId()
+        : undefined;
     const wire: RequestPayload = {
       ...payload,
       ...(transaction ? { transaction_id: transaction.id } : {}),
@@ -432,8 +455,10 @@ export class DatabaseEventClient implements AsyncDisposable {
       },
     };
     const key = transaction?.key ?? options.key;
-    // Inside a transaction, or once rows were handed out, a repeat could run twice or duplicate rows.
-    const maxRetries = transaction || onRows || payload.transaction_id ? 0 : this.#options.maxRetries;
+    // Inside a transaction, or once rows were handed out, a repeat could run twice or duplicate rows;
+    // a COMMIT with an idempotency key is recorded, so it may be sent again.
+    const inTransaction = transaction || (payload.transaction_id && idempotencyKey === undefined);
+    const maxRetries = inTransaction || onRows ? 0 : this.#options.maxRetries;
     // An abort ends the wait at once (the reply, if any, is dropped) and asks the adapter to cancel.
     const signal = options.signal;
     if (signal?.aborted) throw signal.reason;
@@ -443,13 +468,22 @@ export class DatabaseEventClient implements AsyncDisposable {
       for (let attempt = 0; ; attempt++) {
         try {
           if (signal?.aborted) throw signal.reason; // aborted while waiting to retry
-          return await this.#attempt<R>(wire, correlationId, timeoutMs, key, onRows, traceparent);
+          return await this.#attempt<R>(
+            wire,
+            correlationId,
+            timeoutMs,
+            key,
+            onRows,
+            traceparent,
+            idempotencyKey,
+          );
         } catch (error) {
           if (signal?.aborted) {
             this.#cancelOnAdapter(correlationId, key);
             throw error;
           }
-          if (attempt >= maxRetries || !this.#retryable(error, isWrite)) throw error;
+          if (attempt >= maxRetries || !this.#retryable(error, isWrite, idempotencyKey !== undefined))
+            throw error;
           const delay = backoffDelay(attempt, this.#options.retry);
           this.#logger.warn('retrying request', {
             correlationId,
@@ -479,6 +513,7 @@ export class DatabaseEventClient implements AsyncDisposable {
     key: string | undefined,
     onRows: ((rows: R[]) => Promise<void>) | undefined,
     traceparent: string | undefined,
+    idempotencyKey: string | undefined,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
     if (breaker && !breaker.tryAcquire()) {
@@ -494,6 +529,7 @@ export class DatabaseEventClient implements AsyncDisposable {
       deadline: new Date(Date.now() + timeoutMs),
       clientId: this.#clientId,
       ...(replyPartition === undefined ? {} : { replyPartition }),
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     });
     const parse = this.#options.typeParser ?? pgTypeParser;
     const leading: (string | null)[][] = [];
@@ -572,7 +608,6 @@ export class DatabaseEventClient implements AsyncDisposable {
     return result;
   }
 
-  /** Transient failures are retried; writes only when the statement provably did not run. */
   /**
    * Asks the adapter that runs the request (same Kafka key, so same partition and process) to cancel
    * its statement. Fire and forget: the caller has already been answered with the abort.
@@ -593,16 +628,22 @@ export class DatabaseEventClient implements AsyncDisposable {
       });
   }
 
-  #retryable(error: unknown, isWrite: boolean): boolean {
+  /**
+   * Transient failures are retried. A write with an idempotency key also after timeouts and transport
+   * errors (the adapter runs it at most once); a write without one only when it provably did not run.
+   */
+  #retryable(error: unknown, isWrite: boolean, keyed: boolean): boolean {
     if (error instanceof DatabaseError) {
       if (error.code === 'CIRCUIT_BREAKER_OPEN' && error.errorType === undefined) return false; // our own breaker
-      return error.retryable && (!isWrite || error.executed === false);
+      return error.retryable && (!isWrite || keyed || error.executed === false);
     }
-    if (error instanceof TimeoutError)
-      return !isWrite && this.#options.retryOnTimeout && error.code === 'REQUEST_TIMEOUT';
+    if (error instanceof TimeoutError) {
+      if (error.code !== 'REQUEST_TIMEOUT') return false;
+      return isWrite ? keyed : this.#options.retryOnTimeout;
+    }
     // Never sent: even a write may be sent again.
     if (error instanceof BrokerUnavailableError) return true;
-    if (error instanceof TransportError) return !isWrite && error.retryable;
+    if (error instanceof TransportError) return (!isWrite || keyed) && error.retryable;
     return false;
   }
 }

@@ -34,6 +34,13 @@ export interface DatabaseEventClientOptions {
   retry?: { initialRetryTime?: number; multiplier?: number; maxRetryTime?: number; jitter?: number };
   /** Also retry reads that timed out. Default false: a timed-out request may still be queued. */
   retryOnTimeout?: boolean;
+  /**
+   * Send every write (all but SELECT / QUERY, BEGIN, ROLLBACK and statements inside a transaction)
+   * with an idempotency key, kept for its retries, and retry writes after timeouts and transport
+   * errors too: the adapter runs each at most once. Default true. False: no keys, and a write is
+   * retried only when the adapter says it did not run (`executed: false`) or it was never sent.
+   */
+  idempotentWrites?: boolean;
   /** `stream()`: chunks (about 256 KiB of rows each) buffered before the reply reader waits. Default 4. */
   streamBufferChunks?: number;
   /** Client breaker: consecutive failures to open (default 5) and open time (default 60000 ms, the seed's figure). */
@@ -74,6 +81,7 @@ const OptionsSchema = z.object({
     })
     .prefault({}),
   retryOnTimeout: z.boolean().default(false),
+  idempotentWrites: z.boolean().default(true),
   streamBufferChunks: z.number().int().min(1).max(1000).default(4),
   circuitBreaker: z
     .object({

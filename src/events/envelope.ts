@@ -17,6 +17,7 @@ export interface RequestExtras {
   readonly replyPartition?: number;
   readonly deadline?: Date;
   readonly clientId?: string;
+  readonly idempotencyKey?: string;
 }
 
 export function requestEnvelope(payload: RequestPayload, extras: RequestExtras = {}): RequestEnvelope {
@@ -31,6 +32,7 @@ export function requestEnvelope(payload: RequestPayload, extras: RequestExtras =
   if (extras.replyPartition !== undefined) envelope.reply_partition = extras.replyPartition;
   if (extras.deadline !== undefined) envelope.deadline = extras.deadline.toISOString();
   if (extras.clientId !== undefined) envelope.client_id = extras.clientId;
+  if (extras.idempotencyKey !== undefined) envelope.idempotency_key = extras.idempotencyKey;
   return envelope;
 }
 

@@ -16,7 +16,7 @@ export const REQUEST_LIMITS = Object.freeze({
   maxSqlLength: 1_000_000,
   /** Nesting of arrays and objects inside one parameter value (`[[[1]]]` is 3). */
   maxParamDepth: 32,
-  /** Characters of `event_id`, `correlation_id`, `client_id`, `service`, `transaction_id`. */
+  /** Characters of `event_id`, `correlation_id`, `client_id`, `service`, `transaction_id`, `idempotency_key`. */
   maxIdLength: 200,
   /** Statements of one BATCH. */
   maxStatements: 1000,

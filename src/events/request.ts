@@ -137,6 +137,18 @@ export const RequestEnvelope = z
     deadline: z.iso.datetime({ offset: true }).optional(),
     /** Addition: stable name of the calling client instance, for logs and traces. */
     client_id: z.string().max(REQUEST_LIMITS.maxIdLength).optional(),
+    /**
+     * Addition: one key per logical call, the same on every retry of it. The adapter records a write's
+     * key, a digest of its content and its reply in the write's own transaction: a request whose key is
+     * recorded gets the recorded reply (`metadata.replayed: true`) and does not run again; the same key
+     * with other content is refused (VALIDATION_ERROR, `IdempotencyKeyReused`). Reads ignore it.
+     */
+    idempotency_key: z
+      .string()
+      .min(1)
+      .max(REQUEST_LIMITS.maxIdLength)
+      .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+      .optional(),
   })
   .loose();
 export type RequestEnvelope = z.infer<typeof RequestEnvelope>;

@@ -16,7 +16,9 @@ beforeAll(async () => {
   // Quick means "seen within 100 ms" here (default 2 ms), so a busy machine cannot keep these trivial
   // statements from pipelining; pg_sleep(0.3) below still is not quick.
   bridge = await startBridge('pipeline', { requestPartitions: 1, adapter: { pipelineQuickMs: 100 } });
-  db = await bridge.client();
+  // Without idempotency keys: a recorded write runs in a transaction of its own on its own
+  // connection (idempotency.test.ts), so only writes without keys share a pipeline.
+  db = await bridge.client({ idempotentWrites: false });
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
 });

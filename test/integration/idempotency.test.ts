@@ -1,0 +1,331 @@
+/**
+ * Idempotent requests (issue 8 §2) against the real broker and database: a write delivered twice
+ * (the same envelope published twice, concurrent duplicates, a client's retry after the adapter died
+ * between COMMIT and its reply) is applied once and every later delivery gets the recorded reply;
+ * a key reused with other content is refused; BATCH and an interactive COMMIT are recorded; reads
+ * are not. Control runs without keys show the duplicates, so the tests can see them.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Executor } from '../../src/adapter/executor.js';
+import { IDEMPOTENCY_TABLE, IdempotencyStore } from '../../src/adapter/idempotency.js';
+import { DatabaseError, DatabaseEventClient } from '../../src/index.js';
+import { silentLogger } from '../../src/logger.js';
+import { type AdapterChild, spawnAdapter } from '../helpers/adapter-child.js';
+import { type Bridge, createTopics, stack, startBridge, uniqueEnv } from '../helpers/bridge.js';
+import { rawKafka } from '../helpers/raw-kafka.js';
+
+const TABLE = `idem_rows_${process.pid}_${Date.now().toString(36)}`;
+let bridge: Bridge;
+let db: DatabaseEventClient;
+let raw: Awaited<ReturnType<typeof rawKafka>>;
+let replies: Awaited<ReturnType<Awaited<ReturnType<typeof rawKafka>>['collect']>>;
+
+beforeAll(async () => {
+  bridge = await startBridge('idem');
+  await bridge.pg.query(`CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, marker text NOT NULL)`);
+  db = await bridge.client();
+  raw = await rawKafka(`idem-${process.pid}`);
+  replies = await raw.collect([bridge.topics.completed, bridge.topics.failed]);
+});
+
+afterAll(async () => {
+  await raw?.close();
+  await bridge?.pg.query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
+  await bridge?.close();
+});
+
+function envelope(payload: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    event_id: randomUUID(),
+    event_type: 'DATABASE_QUERY_REQUESTED',
+    correlation_id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    service: 'idem-test',
+    payload,
+    ...extra,
+  };
+}
+
+/** What the tests read of a reply. */
+interface RawReply {
+  event_type: string;
+  payload: {
+    metadata: Record<string, unknown>;
+    rows?: unknown;
+    text_rows?: unknown;
+    row_count?: number;
+    results?: unknown;
+    error_code?: string;
+  };
+}
+
+const insert = (marker: string) => ({
+  operation_type: 'EXECUTE' as const,
+  sql: `INSERT INTO ${TABLE} (marker) VALUES ($1) RETURNING id`,
+  params: [marker],
+});
+
+async function count(marker: string): Promise<number> {
+  const result = await bridge.pg.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${TABLE} WHERE marker = $1`,
+    [marker],
+  );
+  return result.rows[0]?.n ?? -1;
+}
+
+/** Waits for `n` replies to the correlation id (bounded). */
+async function repliesTo(cid: string, n: number, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = replies.received.filter((m) => m.value.correlation_id === cid);
+    if (found.length >= n) return found.map((m) => m.value as unknown as RawReply);
+    if (Date.now() > deadline)
+      throw new Error(`${found.length} of ${n} replies to ${cid} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('a write delivered twice', () => {
+  it('the same envelope published twice writes once; the second reply is the recorded one', async () => {
+    const marker = randomUUID();
+    const request = envelope(insert(marker), { idempotency_key: `k-${randomUUID()}` });
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const [first] = await repliesTo(request.correlation_id, 1);
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const both = await repliesTo(request.correlation_id, 2);
+    const second = both[1];
+    expect(first?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(second?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(first?.payload.metadata.replayed).toBeUndefined();
+    expect(second?.payload.metadata.replayed).toBe(true);
+    expect(second?.payload.text_rows ?? second?.payload.rows).toEqual(
+      first?.payload.text_rows ?? first?.payload.rows,
+    );
+    expect(second?.payload.row_count).toBe(1);
+    expect(await count(marker)).toBe(1);
+  });
+
+  it('control: without a key, the same envelope published twice writes twice', async () => {
+    const marker = randomUUID();
+    const request = envelope(insert(marker));
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    await repliesTo(request.correlation_id, 1);
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    await repliesTo(request.correlation_id, 2);
+    expect(await count(marker)).toBe(2);
+  });
+
+  it('concurrent duplicates (on different partitions at once) write once; the others replay', async () => {
+    const marker = randomUUID();
+    const request = JSON.stringify(envelope(insert(marker), { idempotency_key: `k-${randomUUID()}` }));
+    const cid = JSON.parse(request).correlation_id as string;
+    await raw.sendMany(
+      bridge.topics.requested,
+      Array.from({ length: 6 }, (_, partition) => ({ value: request, partition })),
+    );
+    const all = await repliesTo(cid, 6);
+    expect(all.map((r) => r.event_type)).toEqual(Array(6).fill('DATABASE_QUERY_COMPLETED'));
+    expect(all.filter((r) => r.payload.metadata.replayed === true)).toHaveLength(5);
+    expect(await count(marker)).toBe(1);
+  });
+
+  it('a table INSERT (client.insert) with a caller-given key, sent again, writes once', async () => {
+    const marker = randomUUID();
+    const idempotencyKey = `k-${randomUUID()}`;
+    const first = await db.request(
+      { operation_type: 'INSERT', table: TABLE, data: { marker } },
+      { idempotencyKey },
+    );
+    const again = await db.request(
+      { operation_type: 'INSERT', table: TABLE, data: { marker } },
+      { idempotencyKey },
+    );
+    expect(first.metadata.replayed).toBeUndefined();
+    expect(again.metadata.replayed).toBe(true);
+    expect(again.rows).toEqual(first.rows);
+    expect(await count(marker)).toBe(1);
+  });
+
+  it('the same key with other content is refused with a clear coded error, and nothing runs', async () => {
+    const idempotencyKey = `k-${randomUUID()}`;
+    const a = randomUUID();
+    const b = randomUUID();
+    await db.execute(insert(a).sql, [a], { idempotencyKey });
+    const error = await db.execute(insert(b).sql, [b], { idempotencyKey }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as DatabaseError).code).toBe('VALIDATION_ERROR');
+    expect((error as DatabaseError).errorType).toBe('IdempotencyKeyReused');
+    expect(await count(a)).toBe(1);
+    expect(await count(b)).toBe(0);
+  });
+
+  it('a BATCH is recorded: delivered twice, its statements run once', async () => {
+    const marker = randomUUID();
+    const request = envelope(
+      {
+        operation_type: 'BATCH',
+        statements: [insert(marker), insert(marker)].map(({ sql, params }) => ({ sql, params })),
+      },
+      { idempotency_key: `k-${randomUUID()}` },
+    );
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    await repliesTo(request.correlation_id, 1);
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const [first, second] = await repliesTo(request.correlation_id, 2);
+    expect(second?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(second?.payload.metadata.replayed).toBe(true);
+    expect(second?.payload.results).toEqual(first?.payload.results);
+    expect(await count(marker)).toBe(2);
+  });
+
+  it("an interactive transaction's COMMIT is recorded: delivered again, it answers COMMIT", async () => {
+    const marker = randomUUID();
+    const tx = await db.beginTransaction();
+    await db.request({ ...insert(marker) }, { transaction: tx });
+    const commit = envelope(
+      { operation_type: 'COMMIT', transaction_id: tx.id },
+      { idempotency_key: `k-${randomUUID()}` },
+    );
+    await raw.send(bridge.topics.requested, JSON.stringify(commit), { key: tx.key });
+    await repliesTo(commit.correlation_id, 1);
+    await raw.send(bridge.topics.requested, JSON.stringify(commit), { key: tx.key });
+    const [first, second] = await repliesTo(commit.correlation_id, 2);
+    expect(first?.payload.metadata.command).toBe('COMMIT');
+    expect(second?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(second?.payload.metadata.command).toBe('COMMIT');
+    expect(second?.payload.metadata.replayed).toBe(true);
+    expect(await count(marker)).toBe(1);
+  });
+
+  it('reads are not recorded', async () => {
+    const key = `k-${randomUUID()}`;
+    const request = envelope({ operation_type: 'SELECT', sql: 'SELECT 1 AS one' }, { idempotency_key: key });
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const [reply] = await repliesTo(request.correlation_id, 1);
+    expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    const found = await bridge.pg.query(`SELECT 1 FROM ${IDEMPOTENCY_TABLE} WHERE key = $1`, [key]);
+    expect(found.rowCount).toBe(0);
+  });
+
+  it('an idempotency key that is not a bounded printable id is refused', async () => {
+    const request = envelope(insert(randomUUID()), { idempotency_key: 'x'.repeat(201) });
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const [reply] = await repliesTo(request.correlation_id, 1);
+    expect(reply?.payload.error_code).toBe('VALIDATION_ERROR');
+  });
+});
+
+describe('records expire', () => {
+  it('prune() deletes records older than the retention in bounded batches and keeps the rest', async () => {
+    const owner = new pg.Pool({ connectionString: stack().databaseOwnerUrl, max: 1 });
+    const executor = new Executor({ databaseUrl: stack().databaseUrl, poolMax: 2 });
+    const prefix = `prune-${randomUUID()}`;
+    try {
+      // Two hours old: beyond a one-hour retention (other tests' records are younger).
+      await owner.query(
+        `INSERT INTO ${IDEMPOTENCY_TABLE} (key, digest, reply, created_at)
+         SELECT $1 || '-' || i, 'd', '{}'::jsonb, now() - interval '2 hours' FROM generate_series(1, 2500) i`,
+        [prefix],
+      );
+      await owner.query(`INSERT INTO ${IDEMPOTENCY_TABLE} (key, digest, reply) VALUES ($1, 'd', '{}')`, [
+        `${prefix}-fresh`,
+      ]);
+      const store = new IdempotencyStore(executor, silentLogger, {
+        retentionMs: 3_600_000,
+        pruneBatch: 1000,
+      });
+      expect(await store.prune()).toBeGreaterThanOrEqual(2500);
+      const left = await owner.query<{ key: string }>(
+        `SELECT key FROM ${IDEMPOTENCY_TABLE} WHERE key LIKE $1`,
+        [`${prefix}-%`],
+      );
+      expect(left.rows.map((r) => r.key)).toEqual([`${prefix}-fresh`]);
+    } finally {
+      await owner
+        .query(`DELETE FROM ${IDEMPOTENCY_TABLE} WHERE key LIKE $1`, [`${prefix}-%`])
+        .catch(() => {});
+      await owner.end();
+      await executor.close();
+    }
+  });
+});
+
+/**
+ * The failpoint: the adapter process dies after COMMIT and before its reply. After a restart, the
+ * redelivered request (or the client's retry) gets the recorded reply and the row exists once; the
+ * control without keys shows the duplicate.
+ */
+describe('adapter killed between COMMIT and the reply', () => {
+  const env = uniqueEnv('idem-fp');
+  let adapter: AdapterChild | undefined;
+  let owner: pg.Pool;
+
+  beforeAll(async () => {
+    await createTopics(env, 24, 6);
+    owner = new pg.Pool({ connectionString: stack().databaseOwnerUrl, max: 2 });
+  });
+
+  afterAll(async () => {
+    await adapter?.stop(10_000);
+    await owner?.end();
+  });
+
+  async function run(idempotentWrites: boolean): Promise<{ rows: number; replayed: unknown }> {
+    adapter = await spawnAdapter(env, { DBBRIDGE_FAILPOINT: 'after-commit-before-reply' });
+    const client = new DatabaseEventClient({
+      bootstrapServers: stack().bootstrapServers,
+      topicEnv: env,
+      enableCircuitBreaker: false,
+      idempotentWrites,
+      // With keys: retried after each timeout. Without: one long wait for the redelivery's reply.
+      requestTimeoutMs: idempotentWrites ? 10_000 : 110_000,
+      maxRetries: idempotentWrites ? 12 : 0,
+      retry: { initialRetryTime: 200, maxRetryTime: 1000 },
+    });
+    await client.start();
+    const marker = randomUUID();
+    try {
+      const call = client.request({ ...insert(marker) });
+      // The failpoint ends the process once the write committed.
+      const deadline = Date.now() + 60_000;
+      while (adapter.alive()) {
+        if (Date.now() > deadline) throw new Error('the failpoint did not fire');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await count2(marker)).toBe(1);
+      adapter = await spawnAdapter(env);
+      const result = await call;
+      return { rows: await count2(marker), replayed: result.metadata.replayed };
+    } finally {
+      await client.stop();
+      await adapter?.stop(10_000);
+      adapter = undefined;
+    }
+  }
+
+  async function count2(marker: string): Promise<number> {
+    const result = await owner.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${TABLE} WHERE marker = $1`,
+      [marker],
+    );
+    return result.rows[0]?.n ?? -1;
+  }
+
+  it('with idempotency keys: the retry gets the recorded reply; the row exists once', {
+    timeout: 180_000,
+  }, async () => {
+    const { rows, replayed } = await run(true);
+    expect(replayed).toBe(true);
+    expect(rows).toBe(1);
+  });
+
+  it('control, keys off: the redelivered request runs again (the test can see a duplicate)', {
+    timeout: 180_000,
+  }, async () => {
+    const { rows, replayed } = await run(false);
+    expect(replayed).toBeUndefined();
+    expect(rows).toBe(2);
+  });
+});
