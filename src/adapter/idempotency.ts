@@ -107,6 +107,8 @@ export interface StatementRun {
   readonly batchRows?: number;
   /** Epoch ms after which nobody awaits the reply: a write still waiting for a connection then does not run. */
   readonly deadline?: number;
+  /** It calls code the adapter cannot see into: its connection is reset (`DISCARD ALL`) before it goes back. */
+  readonly resetSession?: boolean;
 }
 
 /**
@@ -264,7 +266,7 @@ export class IdempotencyStore {
       }
       throw error;
     } finally {
-      if (this.#resetOnRelease) void this.#executor.releaseReset(client, broken);
+      if (this.#resetOnRelease || run.resetSession) void this.#executor.releaseReset(client, broken);
       else client.release(broken);
     }
   }
