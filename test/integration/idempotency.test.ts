@@ -10,10 +10,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Executor } from '../../src/adapter/executor.js';
 import { IDEMPOTENCY_TABLE, IdempotencyStore } from '../../src/adapter/idempotency.js';
+import { topicNames } from '../../src/events/topics.js';
 import { DatabaseError, DatabaseEventClient } from '../../src/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { type AdapterChild, spawnAdapter } from '../helpers/adapter-child.js';
-import { type Bridge, createTopics, stack, startBridge, uniqueEnv } from '../helpers/bridge.js';
+import { type Bridge, createTopics, kafkaAdmin, stack, startBridge, uniqueEnv } from '../helpers/bridge.js';
 import { rawKafka } from '../helpers/raw-kafka.js';
 
 const TABLE = `idem_rows_${process.pid}_${Date.now().toString(36)}`;
@@ -285,6 +286,7 @@ describe('adapter killed between COMMIT and the reply', () => {
       retry: { initialRetryTime: 200, maxRetryTime: 1000 },
     });
     await client.start();
+    await committedEverywhere();
     const marker = randomUUID();
     try {
       const call = client.request({ ...insert(marker) });
@@ -302,6 +304,47 @@ describe('adapter killed between COMMIT and the reply', () => {
       await client.stop();
       await adapter?.stop(10_000);
       adapter = undefined;
+    }
+  }
+
+  /**
+   * A restarted adapter resumes where its group committed; on a partition the group never committed,
+   * it starts at the log's end (as any new group does) and would not see the redelivery. So first
+   * every request partition gets one answered request and a committed offset.
+   */
+  async function committedEverywhere(): Promise<void> {
+    const topic = topicNames(env).requested;
+    const raw = await rawKafka(`idem-warm-${process.pid}`);
+    const admin = kafkaAdmin();
+    await admin.connect();
+    try {
+      const replies = await raw.collect([topicNames(env).completed, topicNames(env).failed]);
+      const ids = Array.from({ length: 6 }, () => randomUUID());
+      for (const [partition, cid] of ids.entries()) {
+        await raw.send(
+          topic,
+          JSON.stringify({
+            event_id: randomUUID(),
+            event_type: 'DATABASE_QUERY_REQUESTED',
+            correlation_id: cid,
+            timestamp: new Date().toISOString(),
+            service: 'idem-warm',
+            payload: { operation_type: 'SELECT', sql: 'SELECT 1 AS ok' },
+          }),
+          { key: cid, partition },
+        );
+      }
+      for (const cid of ids) await replies.waitFor((m) => m.value.correlation_id === cid, 60_000);
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const [offsets] = await admin.fetchOffsets({ groupId: `adapter-${env}`, topics: [topic] });
+        const committed = offsets?.partitions.filter((p) => Number(p.offset) > 0).length ?? 0;
+        if (committed === 6) break;
+        if (Date.now() > deadline) throw new Error(`only ${committed} of 6 partitions committed`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await admin.disconnect();
+      await raw.close();
     }
   }
 
