@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { toFailure } from './error-mapping.js';
 import { RequestRejected } from './failures.js';
+import { isReservedTable } from './reserved-tables.js';
 
 export interface ColumnMeta {
   readonly name: string;
@@ -58,6 +59,7 @@ export class Catalog {
 
   /** The table, or undefined when it does not exist even after a refresh. */
   async table(name: string, needColumns: readonly string[] = []): Promise<TableMeta | undefined> {
+    if (isReservedTable(name)) return undefined; // the adapter's own bookkeeping: as if absent
     let table = this.#tables.get(name);
     const complete = (t: TableMeta | undefined) =>
       t !== undefined && needColumns.every((c) => t.columns.has(c));

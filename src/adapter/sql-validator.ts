@@ -2,6 +2,7 @@ import { hasSqlDetails, loadModule, parseSync } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
 import { RequestRejected, validationError } from './failures.js';
 import { refusalMessage, refusedFunction } from './function-policy.js';
+import { isReservedTable } from './reserved-tables.js';
 
 /** The statement kinds a request may run, by libpg-query node name. */
 const READ = new Set(['SelectStmt']);
@@ -286,6 +287,9 @@ function checkTempName(names: readonly string[]): void {
 
 function checkRelation(rangeVar: ParseNode): void {
   const name = String(rangeVar.relname ?? '');
+  if (isReservedTable(name)) {
+    throw validationError(`${name} is the adapter's own bookkeeping and is refused to requests`);
+  }
   if (rangeVar.relpersistence === 't') {
     throw validationError(`a temporary table or view (${name}) is refused: ${TEMPORARY}`);
   }

@@ -18,6 +18,24 @@ function rejection(fn: () => unknown) {
 }
 
 describe('SqlValidator', () => {
+  it.each([
+    ['SELECT reply FROM dbbridge_idempotency', { kind: 'read' as const }],
+    [
+      'SELECT * FROM agent_execution_logs WHERE EXISTS (SELECT 1 FROM public.dbbridge_idempotency)',
+      { kind: 'read' as const },
+    ],
+    ["UPDATE dbbridge_idempotency SET reply = '{}'", { kind: 'execute' as const, allowDdl: false }],
+    [
+      'WITH d AS (DELETE FROM dbbridge_idempotency RETURNING 1) SELECT 1',
+      { kind: 'execute' as const, allowDdl: true },
+    ],
+  ])('refuses the recorded replies of exactly-once writes to every request: %s', (sql, policy) => {
+    expect(rejection(() => v.check(sql, policy))).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      message: expect.stringContaining('dbbridge_idempotency'),
+    });
+  });
+
   it('lets one SELECT through as a read', () => {
     expect(v.check('SELECT * FROM agent_execution_logs WHERE agent_name = $1', { kind: 'read' })).toBe(
       'read',
