@@ -616,12 +616,16 @@ export class DatabaseAdapter {
           };
           if (record !== undefined) {
             work = () =>
-              this.#idempotency.runStatement(
-                record.key,
-                record.digest,
-                { text, values, ...options },
-                (result) => finish({ result }),
-              );
+              this.#idempotency
+                .runStatement(record.key, record.digest, { text, values, ...options }, (result) =>
+                  finish({ result }),
+                )
+                .catch(async (error: unknown) => {
+                  // A statement that cannot run inside a transaction block (CREATE INDEX
+                  // CONCURRENTLY, VACUUM, with DDL allowed) did not run there: it runs unrecorded.
+                  if ((error as { code?: unknown }).code !== '25001') throw error;
+                  return { result: await this.#executor.run(text, values, options) };
+                });
           } else if (txId === undefined) {
             work = async () => ({ result: await this.#executor.run(text, values, options) });
           } else {
