@@ -242,6 +242,25 @@ export class DatabaseAdapter {
     return this.#consumer?.assignedPartitions ?? 0;
   }
 
+  /**
+   * Requests waiting in the request topics behind what this adapter has taken on: per partition it
+   * has read from, the end offset less the next offset it would take. Partitions it holds but has
+   * not read from yet are not counted (their backlog shows once the first fetch returns).
+   */
+  async consumerLag(): Promise<number> {
+    const positions = this.#tracker.positions();
+    let lag = 0n;
+    for (const topic of new Set(positions.map((p) => p.topic))) {
+      const ends = await this.#options.transport.endOffsets(topic);
+      for (const p of positions) {
+        if (p.topic !== topic) continue;
+        const end = ends.find((e) => e.partition === p.partition)?.offset;
+        if (end !== undefined && end > p.next) lag += end - p.next;
+      }
+    }
+    return Number(lag);
+  }
+
   /** Connections of the read and write pools. */
   poolStats() {
     return this.#executor.poolStats();

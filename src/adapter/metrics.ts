@@ -62,6 +62,18 @@ export class AdapterMetrics {
       },
     });
     new Gauge({
+      name: 'dbbridge_consumer_lag',
+      help: 'Requests waiting in the request topics behind what this adapter has taken on (end offset less next offset, over the partitions it reads)',
+      registers,
+      async collect() {
+        try {
+          this.set(await adapter.consumerLag());
+        } catch {
+          // The broker does not answer: leave the last value (the scrape still answers).
+        }
+      },
+    });
+    new Gauge({
       name: 'dbbridge_consumer_partitions',
       help: 'Request-topic partitions this adapter holds in its consumer group',
       registers,

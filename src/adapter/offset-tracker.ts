@@ -49,6 +49,13 @@ export class OffsetTracker {
     return out;
   }
 
+  /** The next offset to hand out, per partition this member has taken requests from (and still owns). */
+  positions(): { topic: string; partition: number; next: bigint }[] {
+    return [...this.#partitions]
+      .filter(([, e]) => e.next >= 0n)
+      .map(([key, e]) => ({ ...splitKey(key), next: e.next }));
+  }
+
   /** Forget partitions that were revoked: another member owns them now. */
   forget(partitions: readonly { topic: string; partition: number }[]): void {
     for (const p of partitions) this.#partitions.delete(partitionKey(p.topic, p.partition));

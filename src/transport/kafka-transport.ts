@@ -200,6 +200,18 @@ export class KafkaTransport implements Transport {
     }
   }
 
+  async endOffsets(
+    topic: string,
+  ): Promise<readonly { readonly partition: number; readonly offset: bigint }[]> {
+    const admin = this.#requireAdmin();
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets.map((o) => ({ partition: o.partition, offset: BigInt(o.high) }));
+    } catch (error) {
+      throw wrap('end offsets request')(error);
+    }
+  }
+
   async partitionCount(topics: readonly string[]): Promise<number> {
     const admin = this.#requireAdmin();
     try {

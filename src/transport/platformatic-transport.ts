@@ -196,6 +196,33 @@ export class PlatformaticTransport implements Transport {
     }
   }
 
+  async endOffsets(
+    topic: string,
+  ): Promise<readonly { readonly partition: number; readonly offset: bigint }[]> {
+    const admin = this.#requireAdmin();
+    try {
+      const metadata = await admin.metadata({ topics: [topic] });
+      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      const listed = await admin.listOffsets({
+        topics: [
+          {
+            name: topic,
+            partitions: Array.from({ length: count }, (_, p) => ({
+              partitionIndex: p,
+              timestamp: ListOffsetTimestamps.LATEST,
+            })),
+          },
+        ],
+      });
+      return (listed.find((t) => t.name === topic)?.partitions ?? []).map((x) => ({
+        partition: x.partitionIndex,
+        offset: x.offset,
+      }));
+    } catch (error) {
+      throw wrap('end offsets request')(error);
+    }
+  }
+
   async partitionCount(topics: readonly string[]): Promise<number> {
     const admin = this.#requireAdmin();
     try {

@@ -94,5 +94,7 @@ export interface Transport {
   ping(topics?: readonly string[]): Promise<void>;
   /** Partitions that every one of the topics has (the smallest count), from fresh metadata. */
   partitionCount(topics: readonly string[]): Promise<number>;
+  /** The end offset (the next offset to be written) of every partition of `topic`. */
+  endOffsets(topic: string): Promise<readonly { readonly partition: number; readonly offset: bigint }[]>;
   close(): Promise<void>;
 }

@@ -100,6 +100,8 @@ describe('adapter process', () => {
     expect(metrics).toMatch(/dbbridge_pool_connections\{pool="read",state="total"\} [1-9]/);
     expect(metrics).toMatch(/dbbridge_circuit_breaker_state 0\b/);
     expect(metrics).toMatch(/dbbridge_consumer_partitions [1-9]/);
+    // Everything sent was answered: nothing waits behind the adapter (end offsets read from the broker).
+    expect(metrics).toMatch(/^dbbridge_consumer_lag 0$/m);
     // One debug line per request, with its correlation id, and never the parameter values.
     expect(logLines().filter((l) => l.msg === 'request')).toContainEqual(
       expect.objectContaining({

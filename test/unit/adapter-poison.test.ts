@@ -21,6 +21,11 @@ function fakeTransport() {
     connect: async () => {},
     ping: async () => {},
     partitionCount: async () => 24,
+    // Partition 0 holds 10 requests; the test hands the adapter the first 3.
+    endOffsets: async () => [
+      { partition: 0, offset: 10n },
+      { partition: 1, offset: 5n },
+    ],
     close: async () => {},
     openReplyChannel: async () => {
       throw new Error('not used');
@@ -102,6 +107,8 @@ describe('adapter message handling', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(adapter.stats).toMatchObject({ received: 3, internalErrors: 1, failed: 2 });
+    // Lag: partition 0 has 7 requests it has not taken yet; partition 1 was never read (not counted).
+    expect(await adapter.consumerLag()).toBe(7);
     const replies = fake.published.map((p) => ({
       topic: p.topic,
       key: p.message.key,

@@ -14,6 +14,7 @@ function silentTransport() {
     connect: async () => {},
     ping: async () => {},
     partitionCount: async () => 1,
+    endOffsets: async () => [],
     close: async () => {},
     openGroupConsumer: async () => {
       throw new Error('not used');

@@ -12,6 +12,7 @@ function fakeTransport() {
     connect: async () => {},
     ping: async () => {},
     partitionCount: async () => 1,
+    endOffsets: async () => [],
     close: async () => {},
     openGroupConsumer: async () => {
       throw new Error('not used');
