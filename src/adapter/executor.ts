@@ -257,7 +257,7 @@ export class Executor {
           setImmediate(() => this.#flush());
         }
       });
-      return this.#finish(capped, options);
+      return finishStatement(capped, options);
     }
     const client = await this.acquire(options.readOnly);
     let broken: Error | undefined;
@@ -338,7 +338,7 @@ export class Executor {
       ...byteCap(options),
     });
     void client.query(capped.query);
-    return this.#finish(await capped.result, options);
+    return finishStatement(await capped.result, options);
   }
 
   /** The statement_timeout known to be in force on the connection now (undefined: unknown). */
@@ -520,28 +520,6 @@ export class Executor {
     }
   }
 
-  /** A one-round-trip result as a StatementResult, its rows handed to `onBatch` when asked. */
-  async #finish({ result, truncated }: CappedResult, options: RunOptions): Promise<StatementResult> {
-    let rows = (result.rows ?? []) as (string | null)[][];
-    const cut = truncated || rows.length > options.maxRows;
-    if (rows.length > options.maxRows) rows = rows.slice(0, options.maxRows);
-    const returned = rows.length;
-    const columns = toColumns(result.fields ?? []);
-    if (options.onBatch) {
-      const size = Math.max(1, options.batchRows ?? 500);
-      for (let i = 0; i < rows.length; i += size) await options.onBatch(rows.slice(i, i + size), columns);
-      rows = [];
-    }
-    return {
-      // A suspended portal sends no command tag: only row-returning statements get there.
-      command: result.command ?? 'SELECT',
-      rowCount: cut ? returned : (result.rowCount ?? returned),
-      columns,
-      textRows: rows,
-      truncated: cut,
-    };
-  }
-
   async close(): Promise<void> {
     await Promise.all([this.#readPool.end(), this.#writePool.end()]);
   }
@@ -592,6 +570,34 @@ function deadlinePassed(): RequestRejected {
 
 function setStatementTimeout(ms: number): string {
   return `SET statement_timeout = ${Math.max(0, Math.floor(ms))}`;
+}
+
+/**
+ * A one-round-trip result as a StatementResult (rows cut at `maxRows`), its rows handed to `onBatch`
+ * when asked. Shared by the executor's sends and the idempotency store's recorded writes.
+ */
+export async function finishStatement(
+  { result, truncated }: CappedResult,
+  options: Pick<RunOptions, 'maxRows' | 'onBatch' | 'batchRows'>,
+): Promise<StatementResult> {
+  let rows = (result.rows ?? []) as (string | null)[][];
+  const cut = truncated || rows.length > options.maxRows;
+  if (rows.length > options.maxRows) rows = rows.slice(0, options.maxRows);
+  const returned = rows.length;
+  const columns = toColumns(result.fields ?? []);
+  if (options.onBatch) {
+    const size = Math.max(1, options.batchRows ?? 500);
+    for (let i = 0; i < rows.length; i += size) await options.onBatch(rows.slice(i, i + size), columns);
+    rows = [];
+  }
+  return {
+    // A suspended portal sends no command tag: only row-returning statements get there.
+    command: result.command ?? 'SELECT',
+    rowCount: cut ? returned : (result.rowCount ?? returned),
+    columns,
+    textRows: rows,
+    truncated: cut,
+  };
 }
 
 function toColumns(fields: readonly pg.FieldDef[]): ColumnInfo[] {

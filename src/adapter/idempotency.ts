@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { CompletedPayload } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
 import type { Logger } from '../logger.js';
-import { type CappedResult, cappedQuery } from './capped-query.js';
+import { cappedQuery } from './capped-query.js';
 import { isConnectionError } from './error-mapping.js';
-import type { Executor, StatementResult } from './executor.js';
+import { type Executor, finishStatement, type StatementResult } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
 
@@ -252,7 +252,7 @@ export class IdempotencyStore {
         return await this.runStatement(key, digest, run, finish);
       }
       if (ran === undefined || !ran.ok) throw ran?.error ?? new Error('statement not answered');
-      const result = await this.#toResult(ran.value, run);
+      const result = await finishStatement(ran.value, run);
       const payload = finish(result);
       if (!(await this.#recordAndCommit(client, key, payload))) broken = new Error('COMMIT did not settle');
       inTransaction = false;
@@ -371,26 +371,5 @@ export class IdempotencyStore {
     if (recordError !== undefined) throw recordError;
     if (commitError !== undefined) throw commitError;
     return settled;
-  }
-
-  /** A one-round-trip result as the executor gives it (rows cut at maxRows, batches handed out). */
-  async #toResult({ result, truncated }: CappedResult, run: StatementRun): Promise<StatementResult> {
-    let rows = (result.rows ?? []) as (string | null)[][];
-    const cut = truncated || rows.length > run.maxRows;
-    if (rows.length > run.maxRows) rows = rows.slice(0, run.maxRows);
-    const returned = rows.length;
-    const columns = (result.fields ?? []).map((f) => ({ name: f.name, type_oid: f.dataTypeID }));
-    if (run.onBatch) {
-      const size = Math.max(1, run.batchRows ?? 500);
-      for (let i = 0; i < rows.length; i += size) await run.onBatch(rows.slice(i, i + size), columns);
-      rows = [];
-    }
-    return {
-      command: result.command ?? 'SELECT',
-      rowCount: cut ? returned : (result.rowCount ?? returned),
-      columns,
-      textRows: rows,
-      truncated: cut,
-    };
   }
 }
