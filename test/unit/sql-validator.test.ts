@@ -1,21 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RequestRejected } from '../../src/adapter/failures.js';
 import { SqlValidator } from '../../src/adapter/sql-validator.js';
+import { rejection } from '../helpers/rejection.js';
 
 let v: SqlValidator;
 beforeAll(async () => {
   v = await SqlValidator.create();
 });
-
-function rejection(fn: () => unknown) {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('SqlValidator', () => {
   it.each([
