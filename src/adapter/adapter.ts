@@ -10,7 +10,7 @@ import type { RequestEnvelope } from '../events/request.js';
 import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { isTraceparent, TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { naturalRows } from '../events/values.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { type Logger, logsAt, silentLogger } from '../logger.js';
 import { loadTelemetry, startRequestSpan } from '../telemetry.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
@@ -428,13 +428,16 @@ export class DatabaseAdapter {
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
     }
-    this.#logger.debug('request', {
-      correlationId: outcome.correlationId,
-      operation: outcome.operation,
-      outcome: outcome.outcome,
-      code: outcome.code,
-      durationMs: Math.round(totalMs * 1000) / 1000,
-    });
+    // Checked first: the fields of this line would otherwise be built for every request.
+    if (logsAt(this.#logger, 'debug')) {
+      this.#logger.debug('request', {
+        correlationId: outcome.correlationId,
+        operation: outcome.operation,
+        outcome: outcome.outcome,
+        code: outcome.code,
+        durationMs: Math.round(totalMs * 1000) / 1000,
+      });
+    }
     return published;
   }
 

@@ -265,3 +265,34 @@ describe('dead letters', () => {
     expect(adapter?.stats).toMatchObject({ internalErrors: 1, deadLettered: 1, failed: 1 });
   });
 });
+
+describe('the per-request debug line', () => {
+  it.each([
+    [false, 0],
+    [true, 1],
+  ])('is built only when the logger writes debug (enabled: %s)', async (enabled, lines) => {
+    const fake = fakeTransport();
+    const debug: string[] = [];
+    adapter = new DatabaseAdapter({
+      transport: fake.transport,
+      databaseUrl: 'postgres://nobody@127.0.0.1:1/none',
+      topicEnv: 'unit',
+      commitIntervalMs: 10,
+      logger: { ...silentLogger, debug: (m) => debug.push(m), isLevelEnabled: () => enabled },
+    });
+    await adapter.start();
+    await fake.consumer().onBatch({
+      topic: 'unit.omninode-bridge.database.query-requested.v1',
+      partition: 0,
+      messages: [message(0, Buffer.from('{"correlation_id": "c-debug", "payload": 1}'))],
+      heartbeat: async () => {},
+      isActive: () => true,
+    });
+    const deadline = Date.now() + 4000;
+    while (!fake.committed.some((c) => c.offset === '1')) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(debug.filter((m) => m === 'request')).toHaveLength(lines);
+  });
+});
