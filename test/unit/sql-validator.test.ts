@@ -81,6 +81,18 @@ describe('SqlValidator', () => {
     expect(v.check('CREATE TABLE t2 (a int)', { kind: 'execute', allowDdl: true })).toBe('ddl');
   });
 
+  it('refuses NOTIFY even with DDL allowed, as pg_notify (a counterexample found by fuzzing)', () => {
+    for (const policy of [
+      { kind: 'execute', allowDdl: true },
+      { kind: 'transaction', allowDdl: true },
+    ] as const) {
+      expect(rejection(() => v.check("NOTIFY chan, 'payload'", policy))).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        message: 'NOTIFY is refused: it sends notifications to other sessions (as pg_notify)',
+      });
+    }
+  });
+
   it('an exact policy takes only its statement kind', () => {
     expect(v.check('DELETE FROM t WHERE a = 1', { kind: 'exact', node: 'DeleteStmt' })).toBe('write');
     expect(rejection(() => v.check('DROP TABLE t', { kind: 'exact', node: 'DeleteStmt' })).code).toBe(
