@@ -18,6 +18,8 @@ export interface DeadLettersOptions {
   readonly maxMessageBytes?: number;
   /** Reported on `dbbridge:adapter:dead-letter` as the adapter. */
   readonly owner: object;
+  /** Longest wait for a dead letter to be published, ms; then it counts as not published. Default 15000. */
+  readonly timeoutMs?: number;
 }
 
 /** Room left in a dead-letter message for everything but the value. */
@@ -71,8 +73,16 @@ export class DeadLetters {
     let published = false;
     try {
       const value = deadLetterValue(message, why, this.#o.maxMessageBytes ?? 1_000_000);
-      // Keyed by where it came from: one source partition's dead letters stay in order.
-      await this.#o.publish(topic, { key: `${message.topic}:${message.partition}`, value });
+      // Keyed by where it came from: one source partition's dead letters stay in order. Bounded in
+      // time (a missing topic may be retried for long), so the offset behind it is committed.
+      let timer: NodeJS.Timeout | undefined;
+      const timeoutMs = this.#o.timeoutMs ?? 15_000;
+      await Promise.race([
+        this.#o.publish(topic, { key: `${message.topic}:${message.partition}`, value }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`not published within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
       published = true;
       this.#o.logger.warn('message dead-lettered', { ...where, reason: why.reason, deadLetterTopic: topic });
     } catch (error) {

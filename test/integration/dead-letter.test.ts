@@ -8,7 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdapterMetrics } from '../../src/adapter/metrics.js';
-import { type Bridge, kafkaAdmin, startBridge } from '../helpers/bridge.js';
+import { DatabaseEventClient } from '../../src/client/index.js';
+import { topicNames } from '../../src/events/topics.js';
+import { type Bridge, kafkaAdmin, stack, startAdapter, startBridge, uniqueEnv } from '../helpers/bridge.js';
 import { rawKafka } from '../helpers/raw-kafka.js';
 
 let bridge: Bridge;
@@ -140,4 +142,75 @@ describe('dead-letter topic', () => {
     expect(letters.map((l) => l.value.reason)).toEqual(['UNDECODABLE', 'NO_CORRELATION_ID']);
     expect(bridge.adapter.stats.deadLettered).toBe(2);
   });
+});
+
+describe('without a dead-letter topic (a cluster set up before it existed)', () => {
+  it('logs and skips the message, counts it as not published, and its partition keeps moving', async () => {
+    const env = uniqueEnv('no-dlt');
+    const topics = topicNames(env);
+    const admin = kafkaAdmin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          { topic: topics.requested, numPartitions: 1 },
+          { topic: topics.completed, numPartitions: 2 },
+          { topic: topics.failed, numPartitions: 2 },
+        ],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    const warnings: string[] = [];
+    const running = await startAdapter(env, {
+      name: 'no-dlt',
+      logger: {
+        debug() {},
+        info() {},
+        warn: (m) => warnings.push(m),
+        error: (m) => warnings.push(m),
+      },
+    });
+    const noDltMetrics = new AdapterMetrics(running.adapter);
+    const client = new DatabaseEventClient({
+      bootstrapServers: stack().bootstrapServers,
+      topicEnv: env,
+      maxRetries: 0,
+    });
+    try {
+      expect(warnings).toContain(
+        'dead-letter topic not reachable: undecodable messages are logged and skipped',
+      );
+      await client.start();
+      await raw.send(topics.requested, Buffer.from([0xff, 0x00]), { partition: 0 });
+      expect(await client.query('SELECT 7 AS seven')).toEqual([{ seven: 7 }]);
+      // The dead letter fails (within its 15 s bound) and the offset behind it is committed.
+      const deadline = Date.now() + 40_000;
+      let committed = -1;
+      const offsets = kafkaAdmin();
+      await offsets.connect();
+      try {
+        while (committed < 2) {
+          expect(Date.now(), `committed offset ${committed}`).toBeLessThan(deadline);
+          const [topic] = await offsets.fetchOffsets({
+            groupId: `adapter-${env}`,
+            topics: [topics.requested],
+          });
+          committed = Number(topic?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
+          if (committed < 2) await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await offsets.disconnect();
+      }
+      expect(warnings).toContain('dead letter could not be published; message skipped');
+      expect(running.adapter.stats.deadLettered).toBe(1);
+      const text = await noDltMetrics.metrics();
+      expect(text).toContain('dbbridge_dead_lettered_total{reason="UNDECODABLE",published="false"} 1');
+    } finally {
+      noDltMetrics.close();
+      await client.stop();
+      await running.close();
+    }
+  }, 90_000);
 });
