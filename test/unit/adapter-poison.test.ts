@@ -296,3 +296,35 @@ describe('the per-request debug line', () => {
     expect(debug.filter((m) => m === 'request')).toHaveLength(lines);
   });
 });
+
+describe('dead letters of per-service topics', () => {
+  it("go to the service's own dead-letter topic", async () => {
+    const fake = fakeTransport();
+    adapter = new DatabaseAdapter({
+      transport: fake.transport,
+      databaseUrl: 'postgres://nobody@127.0.0.1:1/none',
+      topicEnv: 'unit',
+      services: ['svc-a'],
+      sharedTopics: false,
+      commitIntervalMs: 10,
+      logger: silentLogger,
+    });
+    await adapter.start();
+    const topic = 'unit.omninode-bridge.database.svc-a.query-requested.v1';
+    await fake.consumer().onBatch({
+      topic,
+      partition: 0,
+      messages: [{ ...message(0, Buffer.from('not json')), topic }],
+      heartbeat: async () => {},
+      isActive: () => true,
+    });
+    const deadline = Date.now() + 4000;
+    while (!fake.committed.some((c) => c.offset === '1')) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(fake.published.map((p) => [p.topic, JSON.parse(p.message.value).source.topic])).toEqual([
+      ['unit.omninode-bridge.database.svc-a.query-dead-lettered.v1', topic],
+    ]);
+  });
+});
