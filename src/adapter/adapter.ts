@@ -10,10 +10,11 @@ import type { RequestEnvelope } from '../events/request.js';
 import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { isTraceparent, TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { naturalRows } from '../events/values.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { type Logger, logsAt, silentLogger } from '../logger.js';
 import { loadTelemetry, startRequestSpan } from '../telemetry.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
+import { DeadLetters } from './dead-letters.js';
 import { requestChannel } from './diagnostics.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import {
@@ -110,6 +111,8 @@ export interface AdapterStats {
   internalErrors: number;
   /** Writes answered with the reply recorded for their idempotency key, without running again. */
   replayed: number;
+  /** Messages put on the dead-letter topic (unanswerable, or their handling threw), published or not. */
+  deadLettered: number;
   /** How statements went to PostgreSQL (pipelining). */
   executor: ExecutorStats;
 }
@@ -173,7 +176,9 @@ export class DatabaseAdapter {
     publishFailures: 0,
     internalErrors: 0,
     replayed: 0,
+    deadLettered: 0,
   };
+  readonly #deadLetters: DeadLetters;
   readonly #idempotency: IdempotencyStore;
   /** False until the idempotency table was found at start (or when turned off). */
   #recording = false;
@@ -200,6 +205,12 @@ export class DatabaseAdapter {
     if (this.#routes.size === 0)
       throw new TypeError('the adapter consumes no topic: enable sharedTopics or name services');
     this.#logger = options.logger ?? silentLogger;
+    this.#deadLetters = new DeadLetters({
+      publish: (topic, message) => (this.#publisher as Publisher).publish(topic, message),
+      logger: this.#logger,
+      maxMessageBytes: options.maxMessageBytes ?? 1_000_000,
+      owner: this,
+    });
     // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
@@ -307,6 +318,12 @@ export class DatabaseAdapter {
     await transport.ping(routes.flatMap((r) => [r.topics.requested, r.topics.completed, r.topics.failed]));
     await this.#readReplyPartitions();
     this.#publisher = transport.publisher({ idempotent: true });
+    await transport.ping(routes.map((r) => r.topics.deadLettered)).catch((error) =>
+      this.#logger.warn('dead-letter topic not reachable: undecodable messages are logged and skipped', {
+        topics: routes.map((r) => r.topics.deadLettered),
+        error,
+      }),
+    );
     const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
@@ -411,13 +428,16 @@ export class DatabaseAdapter {
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
     }
-    this.#logger.debug('request', {
-      correlationId: outcome.correlationId,
-      operation: outcome.operation,
-      outcome: outcome.outcome,
-      code: outcome.code,
-      durationMs: Math.round(totalMs * 1000) / 1000,
-    });
+    // Checked first: the fields of this line would otherwise be built for every request.
+    if (logsAt(this.#logger, 'debug')) {
+      this.#logger.debug('request', {
+        correlationId: outcome.correlationId,
+        operation: outcome.operation,
+        outcome: outcome.outcome,
+        code: outcome.code,
+        durationMs: Math.round(totalMs * 1000) / 1000,
+      });
+    }
     return published;
   }
 
@@ -439,12 +459,14 @@ export class DatabaseAdapter {
         error,
       });
       try {
-        const raw = message.value?.toString('utf8') ?? '';
+        let raw = '';
         let json: unknown;
         try {
+          raw = message.value?.toString('utf8') ?? '';
           json = JSON.parse(raw);
         } catch {}
-        await this.#answerMalformed(message, json, raw, internalError(error), this.#routeOf(message));
+        // Answered if it can be, and dead-lettered either way (INTERNAL_ERROR).
+        await this.#answerMalformed(message, json, raw, internalError(error), this.#routeOf(message), true);
       } catch (again) {
         this.#logger.error('failed request skipped', { offset: message.offset, error: again });
       }
@@ -993,18 +1015,27 @@ export class DatabaseAdapter {
     raw: string,
     failure: Failure,
     route: Route,
+    internal = false,
   ): Promise<boolean> {
-    const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+    const isObject = json !== null && typeof json === 'object' && !Array.isArray(json);
+    const fields = (isObject ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
-    if (!isSaneId(correlationId)) {
-      this.#stats.malformed++;
-      this.#logger.warn('unanswerable message skipped', {
-        topic: message.topic,
-        partition: message.partition,
-        offset: message.offset,
-        reason: failure.message,
+    const sane = isSaneId(correlationId);
+    // Dead-lettered (issue 8 §4, docs/protocol.md): what nobody can be answered for, and whatever
+    // threw unexpectedly (the caller still gets its failed reply when it has a usable id).
+    const deadLetter = async (answered: boolean) => {
+      this.#stats.deadLettered++;
+      await this.#deadLetters.send(message, route.topics.deadLettered, {
+        reason: internal ? 'INTERNAL_ERROR' : isObject ? 'NO_CORRELATION_ID' : 'UNDECODABLE',
+        error: failure.message,
+        correlationId: sane ? correlationId : undefined,
+        answered,
       });
       return true;
+    };
+    if (!sane) {
+      this.#stats.malformed++;
+      return deadLetter(false);
     }
     const payload = fields.payload as Record<string, unknown> | undefined;
     const short = (v: unknown) =>
@@ -1017,7 +1048,7 @@ export class DatabaseAdapter {
         ? rp
         : undefined;
     const eventId = short(fields.event_id);
-    return this.#publish(
+    const answered = await this.#publish(
       {
         correlation_id: correlationId,
         ...(eventId ? { event_id: eventId } : {}),
@@ -1027,6 +1058,7 @@ export class DatabaseAdapter {
       { kind: 'failed', failure },
       route,
     );
+    return internal ? deadLetter(answered) : answered;
   }
 
   async #publish(
