@@ -66,7 +66,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
  */
 async function verify(
   calls: readonly CallRecord[],
-  o: { pool: pg.Pool; table: string; allowed: readonly string[]; faultAt: number; fault: string },
+  o: {
+    pool: pg.Pool;
+    table: string;
+    allowed: readonly string[];
+    faultAt: number;
+    /** When the server was back (its start resolved). */
+    backAt: number;
+    fault: string;
+  },
 ) {
   const summary = summarize(calls);
   const failures = Object.keys(summary.outcomes).filter((k) => k !== 'ok');
@@ -106,6 +114,11 @@ async function verify(
     duplicates: 0,
     lost: 0,
     longestGapMs: summary.longestGapMs,
+    outageMs: o.backAt - o.faultAt,
+    // From the server being back to the first write acknowledged after it.
+    resumedAfterMs:
+      Math.min(...calls.filter((c) => c.outcome === 'ok' && c.endedAt >= o.backAt).map((c) => c.endedAt)) -
+      o.backAt,
     recoveryMs: recoveryMs(calls, o.faultAt, Math.max(1000, 3 * Math.max(...baseline))),
     slowestCallMs: summary.slowestMs,
   };
@@ -154,6 +167,7 @@ describe('PostgreSQL restarted mid-load', () => {
     });
     let calls: readonly CallRecord[] = [];
     let stoppedAt = 0;
+    let backAt = 0;
     try {
       await load.waitForSuccesses(200, 60_000);
       stoppedAt = Date.now();
@@ -165,7 +179,8 @@ describe('PostgreSQL restarted mid-load', () => {
         30_000,
       );
       await server.start();
-      await load.waitForSuccesses(200, 90_000, Date.now());
+      backAt = Date.now();
+      await load.waitForSuccesses(200, 90_000, backAt);
     } finally {
       calls = await load.stop();
     }
@@ -179,6 +194,7 @@ describe('PostgreSQL restarted mid-load', () => {
       table,
       allowed: ['DATABASE_CONNECTION_FAILED', 'CIRCUIT_BREAKER_OPEN'],
       faultAt: stoppedAt,
+      backAt,
       fault: 'PostgreSQL restart',
     });
   }, 240_000);
@@ -221,6 +237,7 @@ describe('Kafka restarted mid-load', () => {
     });
     let calls: readonly CallRecord[] = [];
     let stoppedAt = 0;
+    let backAt = 0;
     try {
       await load.waitForSuccesses(200, 60_000);
       stoppedAt = Date.now();
@@ -232,7 +249,8 @@ describe('Kafka restarted mid-load', () => {
         60_000,
       );
       await kafka.start();
-      await load.waitForSuccesses(200, 120_000, Date.now());
+      backAt = Date.now();
+      await load.waitForSuccesses(200, 120_000, backAt);
     } finally {
       calls = await load.stop();
     }
@@ -243,6 +261,7 @@ describe('Kafka restarted mid-load', () => {
       table,
       allowed: ['TRANSPORT_ERROR', 'REQUEST_TIMEOUT'],
       faultAt: stoppedAt,
+      backAt,
       fault: 'Kafka restart',
     });
   }, 300_000);
