@@ -369,7 +369,9 @@ export async function startKafkaNode(options: KafkaOptions, node: number): Promi
     throw new Error(`Kafka node ${node} of ${options.stateDir} was never formatted: start the cluster first`);
   const pid = spawnNode(options, libDir, node);
   try {
-    await waitForNode(options, node, pid);
+    // The port its server.properties say (the cluster may have been started with other ports).
+    const port = kafkaNodes(options.stateDir).find((n) => n.node === node)?.port;
+    await waitForNode(options, node, pid, port);
   } catch (error) {
     await stopRecorded(files.pidFile, files.properties, 'SIGKILL');
     throw error;
@@ -399,8 +401,8 @@ function spawnNode(options: KafkaOptions, libDir: string, node: number): number 
   return pid;
 }
 
-function waitForNode(options: KafkaOptions, node: number, pid: number): Promise<void> {
-  const { port } = nodesOf(options)[node - 1] as KafkaNodePorts;
+function waitForNode(options: KafkaOptions, node: number, pid: number, port?: number): Promise<void> {
+  port ??= (nodesOf(options)[node - 1] as KafkaNodePorts).port;
   const security = options.secure ? secureClientSecurity(options.secure, 'admin') : undefined;
   return waitForKafka(
     `127.0.0.1:${port}`,
