@@ -601,7 +601,10 @@ export class DatabaseAdapter {
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );
     }
-    if (!this.#breaker.tryAcquire()) return failed(breakerOpen(this.#breaker.retryAfterMs));
+    // The ticket ties this request's outcome to the breaker's state now: a slow statement admitted
+    // before the breaker opened does not close it by succeeding late.
+    const ticket = this.#breaker.acquire();
+    if (ticket === undefined) return failed(breakerOpen(this.#breaker.retryAfterMs));
     try {
       const validator = this.#validator as SqlValidator;
       const allowDdl = this.#options.allowDdl ?? false;
@@ -774,7 +777,7 @@ export class DatabaseAdapter {
       }
       try {
         const parts = await work();
-        this.#breaker.success();
+        this.#breaker.success(ticket);
         if ('payload' in parts) {
           if (parts.replayed) this.#stats.replayed++;
           return {
@@ -795,16 +798,16 @@ export class DatabaseAdapter {
         // A connection lost mid-statement counts only when a fresh one cannot be had either (a
         // statement may end its own backend: `SELECT pg_terminate_backend(pg_backend_pid())`).
         if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
-          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure();
-          else this.#breaker.success();
+          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure(ticket);
+          else this.#breaker.success(ticket);
         } else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
-          this.#breaker.cancel();
-        else this.#breaker.success();
+          this.#breaker.cancel(ticket);
+        else this.#breaker.success(ticket);
         return failed(failure);
       }
     } catch (error) {
       // Refused before the database was involved: the breaker learned nothing.
-      this.#breaker.cancel();
+      this.#breaker.cancel(ticket);
       return failed(
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );

@@ -51,10 +51,34 @@ export async function ensureTopics(
       })),
     });
   } catch (error) {
-    // Another process may have created them between listTopics and createTopics.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    // Another process may have created them between listTopics and createTopics. On a cluster, the
+    // broker asked for the leaders may not know the new topics yet: waited for below.
+    const type = (error as { type?: string }).type;
+    if (
+      type !== 'TOPIC_ALREADY_EXISTS' &&
+      type !== 'UNKNOWN_TOPIC_OR_PARTITION' &&
+      type !== 'LEADER_NOT_AVAILABLE'
+    )
+      throw error;
   }
-  await admin.fetchTopicMetadata({
-    topics: [topics.requested, topics.completed, topics.failed, topics.deadLettered],
-  });
+  await waitForLeaders(admin, [topics.requested, topics.completed, topics.failed, topics.deadLettered]);
+}
+
+/** Polls the metadata (any broker may answer) until every partition of `topics` has a leader, 30 s at most. */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+        return;
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if ((type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline)
+        throw error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
