@@ -97,10 +97,23 @@ describe('Executor', () => {
       expect(statementFailed.commit).toEqual({ ok: true, value: 'ROLLBACK' });
       const { rows } = await owner.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
       expect(rows.map((r) => r.id)).toEqual([1, 2, 3, 10, 11, 12, 16]);
+      // A value that cannot be encoded fails the whole transaction before anything is sent: the
+      // statement before it (encoded fine) must not be committed by a Sync of its own.
+      const unencodable = {
+        toPostgres() {
+          throw new Error('cannot encode');
+        },
+      };
+      const refused = await e.runInTransaction(sql, [unencodable], write, {
+        before: [{ text: sql, values: [18] }],
+      });
+      expect(refused.before[0]).toMatchObject({ ok: false, error: { message: 'cannot encode' } });
+      expect(refused.statement).toMatchObject({ ok: false, error: { message: 'cannot encode' } });
+      expect(refused.commit).toEqual({ ok: true, value: 'ROLLBACK' });
       // The connection went back outside any transaction: the next statement commits on its own.
       await e.run(sql, [17], write);
-      const check = await owner.query(`SELECT 1 FROM ${table} WHERE id = 17`);
-      expect(check.rowCount).toBe(1);
+      const check = await owner.query<{ id: number }>(`SELECT id FROM ${table} WHERE id >= 17 ORDER BY id`);
+      expect(check.rows).toEqual([{ id: 17 }]);
     } finally {
       await owner.query(`DROP TABLE IF EXISTS ${table}`);
       await owner.end();
