@@ -350,6 +350,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
       started_at: new Date().toISOString(),
       quick: config.quick,
       transport: config.transport,
+      idempotent_writes: config.idempotentWrites,
       node: process.versions.node,
       cpus: cpus().length,
       cpu_model: cpus()[0]?.model ?? 'unknown',
@@ -441,6 +442,7 @@ async function setUp(config: BenchConfig, res: Resources): Promise<Harness> {
       requestTimeoutMs: config.timeoutMs,
       maxRetries: 0,
       enableCircuitBreaker: false,
+      idempotentWrites: config.idempotentWrites,
       replyPartition: i % 24,
     });
     clients.push(client);

@@ -49,6 +49,8 @@ export interface BenchConfig {
   readonly profileDir: string;
   /** Kafka client library of the adapter and the bench's clients (--transport). */
   readonly transport: 'kafkajs' | 'platformatic';
+  /** The clients send writes with idempotency keys (--idempotent-writes on|off; default on, the client's). */
+  readonly idempotentWrites: boolean;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -80,6 +82,8 @@ a child process. Reports; never fails on numbers.
                             bench process under a steady dbbridge load; summary in bench/results-profile/
   --transport NAME          platformatic (@platformatic/kafka, default) or kafkajs, for the adapter
                             and the bench's clients; the breakdown phase's raw Kafka hop stays kafkajs
+  --idempotent-writes on|off  writes carry idempotency keys, recorded by the adapter (default on, the
+                            client's default); off: the cost of writes without exactly-once recording
   --profile-workload NAME   (default pk_select)  --profile-rate N (default 1000)  --profile-seconds N (default 15)
 `;
 
@@ -132,6 +136,7 @@ export function parseConfig(
       'profile-rate': { type: 'string' },
       'profile-seconds': { type: 'string' },
       transport: { type: 'string' },
+      'idempotent-writes': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -171,6 +176,8 @@ export function parseConfig(
   const transport = values.transport ?? env.DBBRIDGE_TRANSPORT ?? DEFAULT_TRANSPORT;
   if (transport !== 'kafkajs' && transport !== 'platformatic')
     throw new Error(`--transport must be kafkajs or platformatic (got ${transport})`);
+  const keys = values['idempotent-writes'] ?? 'on';
+  if (keys !== 'on' && keys !== 'off') throw new Error(`--idempotent-writes must be on or off (got ${keys})`);
   const poolMax = num(values['pool-max'] ?? env.DBBRIDGE_POOL_MAX, 'pool-max', 20, 1);
   return {
     quick,
@@ -202,5 +209,6 @@ export function parseConfig(
     profileSeconds: num(values['profile-seconds'], 'profile-seconds', quick ? 6 : 15, 1),
     profileDir: join(dirname(out), 'results-profile'),
     transport,
+    idempotentWrites: keys === 'on',
   };
 }

@@ -28,6 +28,7 @@ import {
   type IdempotencyOptions,
   IdempotencyStore,
   type RecordedReply,
+  recordKey,
   requestDigest,
 } from './idempotency.js';
 import { OffsetTracker } from './offset-tracker.js';
@@ -215,10 +216,7 @@ export class DatabaseAdapter {
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
     this.#sessionGuard = new SessionGuard(this.#executor.pool);
-    this.#idempotency = new IdempotencyStore(this.#executor, this.#logger, {
-      ...options.idempotency,
-      resetOnRelease: options.allowDdl ?? false,
-    });
+    this.#idempotency = new IdempotencyStore(this.#executor, this.#logger, options.idempotency);
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
@@ -630,7 +628,7 @@ export class DatabaseAdapter {
         (operation.kind === 'end' && operation.action === 'rollback') ||
         (operation.kind === 'sql' && operation.transactionId !== undefined)
           ? undefined
-          : { key, digest: requestDigest(payload) };
+          : { key: recordKey(route.identity, request.service, key), digest: requestDigest(payload) };
       switch (operation.kind) {
         case 'sql': {
           sql = operation.sql;
@@ -756,6 +754,7 @@ export class DatabaseAdapter {
                   values: statement.values,
                   maxRows,
                   timeoutMs,
+                  cancelKey: request.correlation_id,
                   ...when,
                   ...chunker.runOptions,
                 },

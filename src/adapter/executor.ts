@@ -2,7 +2,13 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { statementProblem } from '../events/limits.js';
 import type { ColumnInfo } from '../events/reply.js';
-import { type CappedResult, cappedQuery } from './capped-query.js';
+import {
+  type CappedResult,
+  type ChainOutcome,
+  type ChainStep,
+  cappedQuery,
+  chainQuery,
+} from './capped-query.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
@@ -64,7 +70,19 @@ interface Pending {
   readonly options: RunOptions;
   readonly resolve: (result: CappedResult) => void;
   readonly reject: (error: unknown) => void;
+  /** Run in one transaction with these statements (see `runInTransaction`). */
+  readonly transaction?: {
+    readonly before: readonly TransactionStatement[];
+    readonly after: readonly TransactionStatement[];
+    readonly settle: (outcome: TransactionOutcome) => void;
+  };
 }
+
+/** A statement run before or after the main one, in its transaction (no rows kept). */
+export type TransactionStatement = ChainStep;
+
+/** What became of each statement of `runInTransaction`'s transaction, and of its commit. */
+export type TransactionOutcome = ChainOutcome;
 
 export interface StatementResult {
   /** PostgreSQL's command tag word: SELECT, INSERT, UPDATE, DELETE, MERGE, ... */
@@ -274,6 +292,48 @@ export class Executor {
   }
 
   /**
+   * Runs `<before...>; <statement>; <after...>` as ONE transaction in one round trip on a read-write
+   * connection, pipelined with the other quick statements of this turn like `run`'s: the statements
+   * go out with a single Sync (`chainQuery`), so PostgreSQL runs them in one implicit transaction, a
+   * failing one skips the rest and rolls everything back, and the Sync commits otherwise. Statements
+   * before or after it on the same connection keep their own Syncs and transactions. Resolves with
+   * what became of each statement and of the commit once all were answered; rejects only when
+   * nothing was sent (deadline passed, no connection). The statement's rows are not cut or handed
+   * out here: `finishStatement` does that once the caller knows the transaction committed.
+   */
+  runInTransaction(
+    text: string,
+    values: readonly unknown[],
+    options: RunOptions,
+    around: {
+      readonly before?: readonly TransactionStatement[];
+      readonly after?: readonly TransactionStatement[];
+    },
+  ): Promise<TransactionOutcome> {
+    const before = around.before ?? [];
+    const after = around.after ?? [];
+    checkStatement(text, values);
+    for (const statement of [...before, ...after]) checkStatement(statement.text, statement.values);
+    // No byte cap: a result refused on the client side after the server committed would be a write
+    // without a reply. No portal: the transaction ends with its Sync.
+    const { maxBytes: _, ...rest } = options;
+    return new Promise<TransactionOutcome>((settle, reject) => {
+      this.#pending.write.push({
+        text,
+        values,
+        options: { ...rest, readOnly: false },
+        resolve: () => {},
+        reject,
+        transaction: { before, after, settle },
+      });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  /**
    * Returns a connection that ran statements the adapter does not see the end of (an interactive
    * transaction, a batch) to the pool with its session reset: `DISCARD ALL` drops temporary objects,
    * prepared statements, LISTENs, advisory locks and session settings (those of the connection's
@@ -430,13 +490,28 @@ export class Executor {
           }),
         );
       }
-      const capped = cappedQuery({
+      const main = {
         text: withTrace(p.text, p.options),
         values: p.values,
         types: RAW_TEXT,
         limit: p.options.maxRows + 1,
         ...byteCap(p.options),
-      });
+      };
+      if (p.transaction !== undefined) {
+        const { before, after, settle } = p.transaction;
+        const chain = chainQuery(before, main, after);
+        queries.push(chain.query);
+        results.push(
+          chain.result.then((outcome) => {
+            const ms = elapsed();
+            if (outcome.statement.ok) this.#costs.record(p.text, ms);
+            if (!outcome.commit.ok) fail(outcome.commit.error);
+            settle(outcome);
+          }),
+        );
+        continue;
+      }
+      const capped = cappedQuery(main);
       queries.push(capped.query);
       results.push(
         capped.result.then(
@@ -477,6 +552,8 @@ export class Executor {
         ? this.#cancellable(client, alone.text, alone.options, () => sendPipelined(client, queries, results))
         : sendPipelined(client, queries, results));
     } finally {
+      // Every transaction sent here ends with its Sync; a connection left in a block is not used again.
+      if (settled && inBlock(client)) broken ??= new Error('connection left in a transaction block');
       client.release(broken ?? (settled ? undefined : new Error('pipelined connection did not settle')));
     }
   }

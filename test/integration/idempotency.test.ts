@@ -9,10 +9,17 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Executor } from '../../src/adapter/executor.js';
-import { IDEMPOTENCY_TABLE, IdempotencyStore } from '../../src/adapter/idempotency.js';
-import { topicNames } from '../../src/events/topics.js';
+import {
+  IDEMPOTENCY_TABLE,
+  IdempotencyStore,
+  recordKey,
+  requestDigest,
+} from '../../src/adapter/idempotency.js';
+import type { RequestPayload } from '../../src/events/request.js';
+import { serviceTopicNames, type TopicNames, topicNames } from '../../src/events/topics.js';
 import { DatabaseError, DatabaseEventClient } from '../../src/index.js';
 import { silentLogger } from '../../src/logger.js';
+import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import { type AdapterChild, spawnAdapter } from '../helpers/adapter-child.js';
 import { type Bridge, createTopics, kafkaAdmin, stack, startBridge, uniqueEnv } from '../helpers/bridge.js';
 import { rawKafka } from '../helpers/raw-kafka.js';
@@ -210,6 +217,55 @@ describe('a write delivered twice', () => {
     expect(found.rowCount).toBe(0);
   });
 
+  it('a key committed without a recorded reply answers that the write ran once, and runs nothing', async () => {
+    // What an adapter killed between a write's COMMIT and recording its reply leaves behind.
+    const marker = randomUUID();
+    const key = `k-${randomUUID()}`;
+    const request = envelope(insert(marker), { idempotency_key: key });
+    const owner = new pg.Pool({ connectionString: stack().databaseOwnerUrl, max: 1 });
+    try {
+      await owner.query(`INSERT INTO ${IDEMPOTENCY_TABLE} (key, digest) VALUES ($1, $2)`, [
+        recordKey('', request.service, key),
+        requestDigest(request.payload as RequestPayload),
+      ]);
+    } finally {
+      await owner.end();
+    }
+    await raw.send(bridge.topics.requested, JSON.stringify(request));
+    const [reply] = await repliesTo(request.correlation_id, 1);
+    expect(reply?.event_type).toBe('DATABASE_QUERY_FAILED');
+    expect(reply?.payload).toMatchObject({
+      error_code: 'DATABASE_OPERATION_FAILED',
+      error_type: 'ReplyNotRecorded',
+      executed: true,
+      retryable: false,
+    });
+    expect(await count(marker)).toBe(0);
+  });
+
+  it('keys are scoped by service: the same key and content from another service runs; its own repeat replays', async () => {
+    const marker = randomUUID();
+    const key = `k-${randomUUID()}`;
+    const from = (service: string) => envelope(insert(marker), { idempotency_key: key, service });
+    const a = from('idem-a');
+    await raw.send(bridge.topics.requested, JSON.stringify(a));
+    const [first] = await repliesTo(a.correlation_id, 1);
+    const b = from('idem-b');
+    await raw.send(bridge.topics.requested, JSON.stringify(b));
+    const [other] = await repliesTo(b.correlation_id, 1);
+    const again = from('idem-a');
+    await raw.send(bridge.topics.requested, JSON.stringify(again));
+    const [repeat] = await repliesTo(again.correlation_id, 1);
+    expect(first?.payload.metadata.replayed).toBeUndefined();
+    expect(other?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(other?.payload.metadata.replayed).toBeUndefined();
+    expect(repeat?.payload.metadata.replayed).toBe(true);
+    expect(repeat?.payload.text_rows ?? repeat?.payload.rows).toEqual(
+      first?.payload.text_rows ?? first?.payload.rows,
+    );
+    expect(await count(marker)).toBe(2);
+  });
+
   it('an idempotency key that is not a bounded printable id is refused', async () => {
     const request = envelope(insert(randomUUID()), { idempotency_key: 'x'.repeat(201) });
     await raw.send(bridge.topics.requested, JSON.stringify(request));
@@ -334,7 +390,14 @@ describe('adapter killed between COMMIT and the reply', () => {
     await owner?.end();
   });
 
-  async function run(idempotentWrites: boolean): Promise<{ rows: number; replayed: unknown }> {
+  /**
+   * With a key, what the retry after the kill may get: the recorded reply (the record landed before
+   * the kill), or the coded answer that the write ran once and its reply was not recorded (the kill
+   * came first: the reply is recorded right after COMMIT, with the next pipelined send). Never a run.
+   */
+  type Answer = { kind: 'replayed' } | { kind: 'not-recorded'; executed: unknown; retryable: unknown };
+
+  async function run(idempotentWrites: boolean): Promise<{ rows: number; answer: Answer | undefined }> {
     // Used with keys: the client retries after each timeout until an adapter answers.
     adapter = await spawnAdapter(env, { DBBRIDGE_FAILPOINT: 'after-commit-before-reply' });
     const client = new DatabaseEventClient({
@@ -360,8 +423,15 @@ describe('adapter killed between COMMIT and the reply', () => {
       }
       expect(await count2(marker)).toBe(1);
       adapter = await spawnAdapter(env);
-      const result = await call;
-      return { rows: await count2(marker), replayed: result.metadata.replayed };
+      const answer: Answer | undefined = await call.then(
+        (result) => (result.metadata.replayed === true ? { kind: 'replayed' } : undefined),
+        (error: unknown) => {
+          if (!(error instanceof DatabaseError) || error.errorType !== 'ReplyNotRecorded') throw error;
+          expect(error.code).toBe('DATABASE_OPERATION_FAILED');
+          return { kind: 'not-recorded', executed: error.executed, retryable: error.retryable };
+        },
+      );
+      return { rows: await count2(marker), answer };
     } finally {
       await client.stop();
       await adapter?.stop(10_000);
@@ -418,21 +488,32 @@ describe('adapter killed between COMMIT and the reply', () => {
     return result.rows[0]?.n ?? -1;
   }
 
-  it('with idempotency keys: the retry gets the recorded reply; the row exists once', {
+  it('with idempotency keys: the retry gets the recorded reply or "ran once, reply not recorded"; the row exists once', {
     timeout: 180_000,
   }, async () => {
-    const { rows, replayed } = await run(true);
-    expect(replayed).toBe(true);
+    const { rows, answer } = await run(true);
     expect(rows).toBe(1);
+    if (answer?.kind === 'not-recorded')
+      expect(answer).toEqual({ kind: 'not-recorded', executed: true, retryable: false });
+    else expect(answer).toEqual({ kind: 'replayed' });
   });
 
-  it('with a key, redelivered after a restart: the recorded reply; the row exists once', {
+  it('with a key, redelivered after a restart: the recorded reply or "ran once, reply not recorded"; the row exists once', {
     timeout: 240_000,
   }, async () => {
     const { rows, reply } = await redelivered(true);
-    expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
-    expect(reply?.payload.metadata.replayed).toBe(true);
     expect(rows).toBe(1);
+    if (reply?.event_type === 'DATABASE_QUERY_FAILED') {
+      expect(reply.payload).toMatchObject({
+        error_code: 'DATABASE_OPERATION_FAILED',
+        error_type: 'ReplyNotRecorded',
+        executed: true,
+        retryable: false,
+      });
+    } else {
+      expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+      expect(reply?.payload.metadata.replayed).toBe(true);
+    }
   });
 
   it('control, no key: the redelivered request runs again (the test can see a duplicate)', {
@@ -442,6 +523,46 @@ describe('adapter killed between COMMIT and the reply', () => {
     expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
     expect(reply?.payload.metadata.replayed).toBeUndefined();
     expect(rows).toBe(2);
+  });
+});
+
+describe('per-service topics', () => {
+  it("a service's key is its own: another service's topic with the same key and content runs, whatever its service field says", async () => {
+    const services = ['idem-svc-a', 'idem-svc-b'] as const;
+    const svc = await startBridge('idem-svc', {
+      adapter: { services: [...services] },
+      adapterRunning: false,
+    });
+    const admin = kafkaAdmin();
+    await admin.connect();
+    const [a, b] = services.map((s) => serviceTopicNames(svc.env, s)) as [TopicNames, TopicNames];
+    try {
+      for (const topics of [a, b])
+        await ensureTopics(admin, topics, { requestPartitions: 2, replyPartitions: 4 });
+      await svc.adapter.start(); // once the service topics exist
+      const got = await raw.collect([a.completed, a.failed, b.completed, b.failed]);
+      const marker = randomUUID();
+      const key = `k-${randomUUID()}`;
+      const send = async (topics: TopicNames, service: string) => {
+        const request = envelope(insert(marker), { idempotency_key: key, service });
+        await raw.send(topics.requested, JSON.stringify(request));
+        const reply = await got.waitFor((m) => m.value.correlation_id === request.correlation_id, 60_000);
+        return reply.value as unknown as RawReply;
+      };
+      const first = await send(a, 'idem-svc-a');
+      // On b's topic, claiming to be a: it runs as b, and does not get a's reply.
+      const other = await send(b, 'idem-svc-a');
+      const repeat = await send(a, 'idem-svc-a');
+      expect(first.event_type).toBe('DATABASE_QUERY_COMPLETED');
+      expect(first.payload.metadata.replayed).toBeUndefined();
+      expect(other.event_type).toBe('DATABASE_QUERY_COMPLETED');
+      expect(other.payload.metadata.replayed).toBeUndefined();
+      expect(repeat.payload.metadata.replayed).toBe(true);
+      expect(await count(marker)).toBe(2);
+    } finally {
+      await admin.disconnect();
+      await svc.close();
+    }
   });
 });
 

@@ -16,8 +16,8 @@ beforeAll(async () => {
   // Quick means "seen within 100 ms" here (default 2 ms), so a busy machine cannot keep these trivial
   // statements from pipelining; pg_sleep(0.3) below still is not quick.
   bridge = await startBridge('pipeline', { requestPartitions: 1, adapter: { pipelineQuickMs: 100 } });
-  // Without idempotency keys: a recorded write runs in a transaction of its own on its own
-  // connection (idempotency.test.ts), so only writes without keys share a pipeline.
+  // Without idempotency keys here; writes with keys (each in a transaction of its own, recorded)
+  // share the pipeline too: see the test of their own below.
   db = await bridge.client({ idempotentWrites: false });
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
@@ -73,6 +73,38 @@ describe('pipelined statements', () => {
       { id: 1, note: 'first' },
       { id: 2, note: 'second' },
       ...[10, 11, 12, 13, 14].map((id) => ({ id, note: `n${id}` })),
+    ]);
+  });
+
+  it('writes with idempotency keys sent together share connections too, each in its own transaction: a duplicate key fails alone, a repeat replays', async () => {
+    const keyed = await bridge.client(); // the client's default: every write carries a key
+    const sql = `INSERT INTO ${table} (id, note) VALUES ($1, $2) RETURNING pg_backend_pid() AS pid`;
+    const run = (id: number, note: string, idempotencyKey: string) =>
+      keyed.request<{ pid: number }>(
+        { operation_type: 'EXECUTE', sql, params: [id, note] },
+        { idempotencyKey },
+      );
+    const key = (id: number) => `pipe-${bridge.env}-${id}`;
+    await run(20, 'first', `${key(20)}-a`);
+    await run(21, 'second', `${key(21)}-a`);
+    const before = bridge.adapter.stats.executor;
+    const ids = [30, 31, 20, 32, 33, 34];
+    const settled = await Promise.allSettled(ids.map((id) => run(id, `k${id}`, key(id))));
+    // Its statement failed: its transaction rolled back, the others' committed.
+    expect(settled[2]).toMatchObject({ status: 'rejected', reason: { sqlstate: '23505' } });
+    const done = settled.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    expect(done).toHaveLength(5);
+    const pids = new Set(done.map((r) => (r.rows[0] as { pid: number }).pid));
+    expect(pids.size).toBeLessThan(5);
+    expect(bridge.adapter.stats.executor.pipelined - before.pipelined).toBeGreaterThanOrEqual(2);
+    const again = await run(30, 'k30', key(30));
+    expect(again.metadata.replayed).toBe(true);
+    expect(again.rows).toEqual(done[0]?.rows);
+    const { rows } = await bridge.pg.query(`SELECT id, note FROM ${table} WHERE id >= 20 ORDER BY id`);
+    expect(rows).toEqual([
+      { id: 20, note: 'first' },
+      { id: 21, note: 'second' },
+      ...[30, 31, 32, 33, 34].map((id) => ({ id, note: `k${id}` })),
     ]);
   });
 
