@@ -185,6 +185,8 @@ export class DatabaseAdapter {
   readonly #slots: Semaphore;
   /** Per identity ('' for the shared topics); an identity without one is refused. */
   readonly #lanes = new Map<string, Lane>();
+  /** Transactions of the identities on the adapter's own executor that name no share of their own (open mode: all). */
+  readonly #transactions: Transactions;
   readonly #sessionGuard: SessionGuard;
   readonly #stats: Omit<AdapterStats, 'executor'> = {
     received: 0,
@@ -232,6 +234,10 @@ export class DatabaseAdapter {
       resetOnRelease: options.allowDdl ?? false,
     });
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
+    this.#transactions = new Transactions(this.#executor, this.#logger, {
+      ...options.transactions,
+      poolMax: options.poolMax ?? 20,
+    });
     for (const { identity } of this.#routes.values()) {
       const policy = policyOf(options.policy, identity);
       if (policy !== undefined) this.#lanes.set(identity, this.#lane(identity, policy));
@@ -256,15 +262,21 @@ export class DatabaseAdapter {
           ...(policy.role === undefined ? {} : { role: policy.role }),
         })
       : this.#executor;
+    // Identities on the adapter's own pools without a share of their own share its count, as
+    // before policies (ids stay usable only by the identity that began them).
+    const transactions =
+      !own && limits.transactions === undefined
+        ? this.#transactions
+        : new Transactions(executor, this.#logger, {
+            ...options.transactions,
+            ...(limits.transactions === undefined ? {} : { maxOpen: limits.transactions }),
+            poolMax,
+          });
     return {
       enforcer: new PolicyEnforcer(identity, policy),
       limits,
       executor,
-      transactions: new Transactions(executor, this.#logger, {
-        ...options.transactions,
-        ...(limits.transactions === undefined ? {} : { maxOpen: limits.transactions }),
-        poolMax,
-      }),
+      transactions,
       idempotency: own
         ? new IdempotencyStore(executor, this.#logger, {
             ...options.idempotency,
@@ -284,7 +296,13 @@ export class DatabaseAdapter {
   }
 
   get stats(): Readonly<AdapterStats> {
-    return { ...this.#stats, executor: this.#executor.stats };
+    const executor = { statements: 0, pipelined: 0, groups: 0 };
+    for (const { stats } of this.#executors()) {
+      executor.statements += stats.statements;
+      executor.pipelined += stats.pipelined;
+      executor.groups += stats.groups;
+    }
+    return { ...this.#stats, executor };
   }
 
   get breakerState() {
@@ -320,9 +338,18 @@ export class DatabaseAdapter {
     return Number(lag);
   }
 
-  /** Connections of the read and write pools. */
+  /** Connections of the read and write pools (those of every identity with pools of its own included). */
   poolStats() {
-    return this.#executor.poolStats();
+    const total = this.#executor.poolStats();
+    for (const executor of this.#executors().slice(1)) {
+      const more = executor.poolStats();
+      for (const kind of ['read', 'write'] as const) {
+        total[kind].total += more[kind].total;
+        total[kind].idle += more[kind].idle;
+        total[kind].waiting += more[kind].waiting;
+      }
+    }
+    return total;
   }
 
   /**
@@ -381,6 +408,13 @@ export class DatabaseAdapter {
     });
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
     this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
+    for (const [topic, { identity }] of this.#routes) {
+      if (!this.#lanes.has(identity))
+        this.#logger.warn('no policy for the requests of this topic: they are refused (UnknownIdentity)', {
+          topic,
+          identity: identity === '' ? 'shared' : identity,
+        });
+    }
   }
 
   /** Stops taking requests, answers those in flight, commits, and closes everything. */
@@ -397,7 +431,11 @@ export class DatabaseAdapter {
     }
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#commit();
-    await Promise.all([...this.#lanes.values()].map((l) => l.transactions.closeAll()));
+    const transactions = new Set([
+      this.#transactions,
+      ...[...this.#lanes.values()].map((l) => l.transactions),
+    ]);
+    await Promise.all([...transactions].map((t) => t.closeAll()));
     await this.#idempotency.stop();
     await this.#consumer?.close();
     await this.#publisher?.close();

@@ -271,9 +271,16 @@ describe('per-service policy', () => {
     } finally {
       for (const [c, tx] of held) await c.rollbackTransaction(tx).catch(() => {});
     }
-    // Its share is free again.
-    const again = await a.beginTransaction();
-    await a.rollbackTransaction(again);
+    // Its share is free again; connections reset after a transaction (DISCARD ALL) keep the role.
+    for (let i = 0; i < 4; i++) {
+      const tx = await a.beginTransaction();
+      const { rows } = await a.request<{ who: string }>(
+        { operation_type: 'SELECT', sql: 'SELECT current_user AS who' },
+        { transaction: tx },
+      );
+      expect(rows).toEqual([{ who: role.a }]);
+      await a.rollbackTransaction(tx);
+    }
   });
 
   it('refuses an identity that has no policy: a service without one, and the shared topics', async () => {
