@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADAPTER_ROLE } from '../../scripts/stack/roles.js';
-import type { PolicyFile } from '../../src/adapter/policy.js';
+import { ADAPTER_ROLE, localPolicy, SERVICE_ROLES } from '../../scripts/stack/roles.js';
+import { type PolicyFile, parsePolicy } from '../../src/adapter/policy.js';
 import { serviceTopicNames } from '../../src/events/topics.js';
 import { DatabaseError, DatabaseEventClient, type Transaction } from '../../src/index.js';
 import { ensureTopics } from '../../src/transport/kafka-admin.js';
@@ -291,6 +291,79 @@ describe('per-service policy', () => {
       expect(error.executed).toBe(false);
     }
   });
+});
+
+describe("the local stack's service roles", () => {
+  it("carry the grants their policy (the secured stack's policy.json) names", async () => {
+    const stackEnv = uniqueEnv('policy-stack');
+    await createTopics(stackEnv, 4, 1);
+    const admin = kafkaAdmin();
+    await admin.connect();
+    try {
+      for (const service of Object.keys(SERVICE_ROLES))
+        await ensureTopics(admin, serviceTopicNames(stackEnv, service), {
+          requestPartitions: 1,
+          replyPartitions: 4,
+        });
+    } finally {
+      await admin.disconnect();
+    }
+    const adapter = await startAdapter(stackEnv, {
+      name: 'policy-stack',
+      adapter: { policy: parsePolicy(localPolicy()), sharedTopics: false, poolMax: 2 },
+    });
+    const own = (service: string) =>
+      new DatabaseEventClient({
+        bootstrapServers: stack().bootstrapServers,
+        topicEnv: stackEnv,
+        maxRetries: 0,
+        enableCircuitBreaker: false,
+        requestTimeoutMs: 20_000,
+        service,
+        ownTopics: true,
+      });
+    const a = own('service-a');
+    const b = own('service-b');
+    clients.push(a, b);
+    try {
+      await Promise.all([a.start(), b.start()]);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        expect(Date.now()).toBeLessThan(deadline);
+        const rows = await a.query('SELECT current_user AS who', [], { timeoutMs: 3000 }).catch((e) => {
+          if ((e as { code?: string }).code !== 'REQUEST_TIMEOUT') throw e;
+          return undefined;
+        });
+        if (rows !== undefined) {
+          expect(rows).toEqual([{ who: SERVICE_ROLES['service-a'].role }]);
+          break;
+        }
+      }
+      // service-a writes (an exactly-once write: its role records the reply too), service-b reads only.
+      const tag = `policy-stack-${suffix}`;
+      const inserted = await a.insert<{ execution_id: string }>('agent_execution_logs', {
+        correlation_id: crypto.randomUUID(),
+        agent_name: 'agent-policy',
+        status: 'in_progress',
+        project_name: tag,
+      });
+      expect(inserted?.execution_id).toBeTypeOf('string');
+      expect(
+        await b.query(
+          'SELECT current_user AS who, count(*)::int AS n FROM agent_execution_logs WHERE project_name = $1 GROUP BY 1',
+          [tag],
+        ),
+      ).toEqual([{ who: SERVICE_ROLES['service-b'].role, n: 1 }]);
+      const refused = await failure(
+        b.execute('DELETE FROM agent_execution_logs WHERE project_name = $1', [tag]),
+      );
+      expect(refused.errorType).toBe('PolicyDenied');
+      expect(await a.execute('DELETE FROM agent_execution_logs WHERE project_name = $1', [tag])).toBe(1);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await adapter.close();
+    }
+  }, 120_000);
 });
 
 describe('policy file', () => {
