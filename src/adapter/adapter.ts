@@ -259,6 +259,8 @@ export class DatabaseAdapter {
           resetEveryStatement: options.allowDdl ?? false,
           ...options,
           poolMax,
+          // pg_stat_activity shows whose connection it is.
+          applicationName: `${options.applicationName ?? 'dbbridge-adapter'}/${identity === '' ? 'shared' : identity}`,
           ...(policy.role === undefined ? {} : { role: policy.role }),
         })
       : this.#executor;
