@@ -309,7 +309,7 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
           ...secureClientEnv(secure, 'adapter'),
           DBBRIDGE_SERVICES: 'service-a,service-b',
           // Kept on for the README's walk-through (codegen through the bus as service-a on the shared
-          // topics, the open policy without DDL); secured adapters elsewhere leave them off.
+          // topics; their policy allows reads only); secured adapters elsewhere leave them off.
           DBBRIDGE_SHARED_TOPICS: 'true',
           // Each service's role, tables and limits; the roles are the local database's (ensureRoles).
           ...(env.DATABASE_URL === undefined ? { DBBRIDGE_POLICY: state.policyFile } : {}),

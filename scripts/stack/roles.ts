@@ -27,8 +27,9 @@ export function localPolicy() {
   const operations = ['SELECT', 'QUERY', 'BEGIN', 'COMMIT', 'ROLLBACK', 'CANCEL'];
   return {
     version: 1,
-    // The shared topics (the seed's services, codegen through the bus): as in open mode, without DDL.
-    shared: { read: ['*'], write: ['*'] },
+    // The shared topics (codegen through the bus, the README's walk-through): reads only, as the
+    // login role; writes go through a service's own topics, as its role.
+    shared: { operations: ['SELECT', 'QUERY', 'EXECUTE'], statements: ['select'], read: ['*'] },
     services: Object.fromEntries(
       Object.entries(SERVICE_ROLES).map(([service, { role, writes }]) => [
         service,
