@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { WireRequestEnvelope as RequestEnvelopeSchema } from '../events/absent.js';
@@ -713,7 +714,7 @@ export class DatabaseAdapter {
         (operation.kind === 'end' && operation.action === 'rollback') ||
         (operation.kind === 'sql' && operation.transactionId !== undefined)
           ? undefined
-          : { key, digest: requestDigest(payload) };
+          : { key, digest: identityDigest(route.identity, requestDigest(payload)) };
       switch (operation.kind) {
         case 'sql': {
           sql = operation.sql;
@@ -1253,6 +1254,15 @@ function breakerOpen(retryAfterMs: number): Failure {
     retryable: true,
     executed: false,
   };
+}
+
+/**
+ * The digest a service's recorded writes are kept under: its identity in it, so another service that
+ * sends the same content under the same key is refused (`IdempotencyKeyReused`) instead of being
+ * handed the first one's recorded reply. The shared topics' digest stays the plain one.
+ */
+function identityDigest(identity: string, digest: string): string {
+  return identity === '' ? digest : createHash('sha256').update(`${identity}\0${digest}`).digest('hex');
 }
 
 /** Every operation but a read counts as a write (idempotency records, the failpoint). */

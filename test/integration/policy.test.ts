@@ -81,6 +81,23 @@ async function client(service: string | undefined): Promise<DatabaseEventClient>
   return c;
 }
 
+/**
+ * The first answer to `sql` while the adapter's group may still be joining (and a client's view of
+ * topics created a moment ago may still be catching up): retried until a deadline, the last error
+ * thrown after it.
+ */
+async function firstAnswer(c: DatabaseEventClient, sql: string): Promise<unknown[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await c.query(sql, [], { timeoutMs: 3000 });
+    } catch (error) {
+      if (error instanceof DatabaseError || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** The rejection of `promise` as a DatabaseError (fails the test if it resolves). */
 async function failure(promise: Promise<unknown>): Promise<DatabaseError> {
   const error = await promise.then(
@@ -132,16 +149,7 @@ beforeAll(async () => {
   // svc-d's topic is consumed (DBBRIDGE_SERVICES) but has no policy; neither have the shared topics.
   running = await startAdapter(env, { name: 'policy', adapter: { policy, services: ['svc-d'], poolMax: 4 } });
   // The group may still be joining: poll one round trip with a deadline.
-  const a = await client('svc-a');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    expect(Date.now()).toBeLessThan(deadline);
-    const rows = await a.query('SELECT 1 AS ok', [], { timeoutMs: 3000 }).catch((e) => {
-      if ((e as { code?: string }).code !== 'REQUEST_TIMEOUT') throw e;
-      return undefined;
-    });
-    if (rows !== undefined) break;
-  }
+  expect(await firstAnswer(await client('svc-a'), 'SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
 }, 120_000);
 
 afterAll(async () => {
@@ -283,6 +291,24 @@ describe('per-service policy', () => {
     }
   });
 
+  it("another service's idempotency key does not hand it the first one's recorded reply", async () => {
+    const a = await client('svc-a');
+    const b = await client('svc-b');
+    const key = crypto.randomUUID();
+    // An EXECUTE is recorded (it may write); both policies allow this one.
+    const sql = `SELECT v, current_user AS who FROM ${t.x} WHERE id = 1`;
+    const first = await b.request({ operation_type: 'EXECUTE', sql }, { idempotencyKey: key });
+    expect(first.rows).toEqual([{ v: 'x1', who: role.b }]);
+    const again = await b.request({ operation_type: 'EXECUTE', sql }, { idempotencyKey: key });
+    expect(again.metadata.replayed).toBe(true);
+    // svc-a sends the same content under the same key (read off the bus, say): refused, not B's reply.
+    const error = await failure(a.request({ operation_type: 'EXECUTE', sql }, { idempotencyKey: key }));
+    expect(error.errorType).toBe('IdempotencyKeyReused');
+    // Its own key runs as itself.
+    const own = await a.request({ operation_type: 'EXECUTE', sql }, { idempotencyKey: crypto.randomUUID() });
+    expect(own.rows).toEqual([{ v: 'x1', who: role.a }]);
+  });
+
   it('refuses an identity that has no policy: a service without one, and the shared topics', async () => {
     for (const c of [await client('svc-d'), await client(undefined)]) {
       const error = await failure(c.query('SELECT 1 AS ok'));
@@ -327,18 +353,9 @@ describe("the local stack's service roles", () => {
     clients.push(a, b);
     try {
       await Promise.all([a.start(), b.start()]);
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        expect(Date.now()).toBeLessThan(deadline);
-        const rows = await a.query('SELECT current_user AS who', [], { timeoutMs: 3000 }).catch((e) => {
-          if ((e as { code?: string }).code !== 'REQUEST_TIMEOUT') throw e;
-          return undefined;
-        });
-        if (rows !== undefined) {
-          expect(rows).toEqual([{ who: SERVICE_ROLES['service-a'].role }]);
-          break;
-        }
-      }
+      expect(await firstAnswer(a, 'SELECT current_user AS who')).toEqual([
+        { who: SERVICE_ROLES['service-a'].role },
+      ]);
       // service-a writes (an exactly-once write: its role records the reply too), service-b reads only.
       const tag = `policy-stack-${suffix}`;
       const inserted = await a.insert<{ execution_id: string }>('agent_execution_logs', {
