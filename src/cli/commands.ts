@@ -190,7 +190,20 @@ export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Pr
     io.err(
       `creating the topics of '${env.DBBRIDGE_ENV}'${services.length > 0 ? ` for ${services.join(', ')}` : ''} (missing ones only)...`,
     );
-    for (const topics of sets) await ensureTopics(admin, topics, args);
+    for (const topics of sets) {
+      // A topic created a moment ago may still be unknown to the broker answering the metadata check.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await ensureTopics(admin, topics, args);
+          break;
+        } catch (error) {
+          if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline)
+            throw error;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    }
     const metadata = await admin.fetchTopicMetadata({ topics: names });
     for (const t of metadata.topics) {
       const replicas = t.partitions[0]?.replicas.length ?? 0;

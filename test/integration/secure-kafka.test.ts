@@ -5,6 +5,7 @@
  * throw-away broker of this file's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { retryUntil } from '../../scripts/stack/process.js';
 import { createBridgeAcls, createServiceAcls, secureClientEnv } from '../../scripts/stack/secure.js';
 import { createTopics as createTopicsCommand } from '../../src/cli/commands.js';
 import { readEnv } from '../../src/env.js';
@@ -47,8 +48,13 @@ beforeAll(async () => {
       });
     }
     // Per-service topics (issue 9 §2): each service's own request and reply topics.
+    // A topic created a moment ago may still be unknown to the metadata check: retried, idempotent.
     for (const service of ['service-a', 'service-b'])
-      await ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 });
+      await retryUntil(
+        () =>
+          ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 }),
+        { timeoutMs: 30_000 },
+      );
     for (const kind of TRANSPORT_KINDS) {
       await createServiceAcls(acl, env, {
         adapters: ['adapter'],
