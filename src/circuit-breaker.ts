@@ -12,8 +12,22 @@ export interface CircuitBreakerOptions {
 }
 
 /**
+ * One admitted call (`acquire()`): which opening of the breaker it belongs to, and whether it is the
+ * half-open probe. Its outcome is reported with it (`success(ticket)`, ...).
+ */
+export interface BreakerTicket {
+  readonly epoch: number;
+  readonly probe: boolean;
+}
+
+/**
  * CLOSED -> (threshold consecutive failures) -> OPEN -> (reset timeout) -> HALF_OPEN: one probe at a
  * time; its success closes the breaker, its failure opens it again for another reset timeout.
+ *
+ * Outcomes reported with the ticket of `acquire()` only count for the breaker's present state: a
+ * call admitted before the breaker last opened that ends later (a slow statement that succeeds after
+ * the database went away, or a late failure) changes nothing; only the probe decides a half-open
+ * breaker. Outcomes reported without a ticket (`tryAcquire()`) count whenever they arrive.
  */
 export class CircuitBreaker {
   readonly #threshold: number;
@@ -24,6 +38,8 @@ export class CircuitBreaker {
   #failures = 0;
   #openedAt = 0;
   #probeInFlight = false;
+  /** Times the breaker opened: a ticket from an earlier epoch is out of date. */
+  #epoch = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
     this.#threshold = options.failureThreshold ?? 5;
@@ -59,24 +75,47 @@ export class CircuitBreaker {
     return true;
   }
 
-  success(): void {
+  /**
+   * `tryAcquire()` with a ticket to report the outcome with: undefined when the breaker refuses the
+   * call. The ticket's outcome counts only if the breaker has not opened since (see the class).
+   */
+  acquire(): BreakerTicket | undefined {
+    const state = this.state;
+    if (!this.tryAcquire()) return undefined;
+    return { epoch: this.#epoch, probe: state !== 'CLOSED' };
+  }
+
+  success(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
     this.#failures = 0;
     this.#probeInFlight = false;
     if (this.#state !== 'CLOSED') this.#transition('CLOSED');
   }
 
-  failure(): void {
+  failure(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
     this.#probeInFlight = false;
     this.#failures++;
     if (this.#state === 'HALF_OPEN' || this.#failures >= this.#threshold) {
       this.#openedAt = this.#now();
+      if (this.#state !== 'OPEN') this.#epoch++;
       this.#transition('OPEN');
     }
   }
 
   /** The acquired call never reached the resource (e.g. refused by validation): forget it. */
-  cancel(): void {
+  cancel(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
     this.#probeInFlight = false;
+  }
+
+  /**
+   * Whether a ticket's outcome still counts: issued since the breaker last opened, and, while the
+   * breaker is not closed, the probe's (a call admitted just before the breaker opened is not).
+   */
+  #counts(ticket: BreakerTicket): boolean {
+    if (ticket.epoch !== this.#epoch) return false;
+    return this.#state === 'CLOSED' ? !ticket.probe : ticket.probe && this.#probeInFlight;
   }
 
   #transition(state: BreakerState): void {

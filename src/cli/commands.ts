@@ -168,9 +168,9 @@ export interface TopicsArgs {
 }
 
 /**
- * `dbbridge topics create`: the three topics of the environment, or with `--service S` that
- * service's own three (and with `--acls` the ACLs that make the topic name its sender), for a real
- * cluster. Connects with the `KAFKA_SECURITY_*` / `KAFKA_SASL_*` / `KAFKA_SSL_*` settings.
+ * `dbbridge topics create`: the topics of the environment (with the dead-letter topic), or with
+ * `--service S` that service's own (and with `--acls` the ACLs that make the topic name its sender),
+ * for a real cluster. Connects with the `KAFKA_SECURITY_*` / `KAFKA_SASL_*` / `KAFKA_SSL_*` settings.
  */
 export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Promise<number> {
   const admin = new Kafka({
@@ -298,7 +298,7 @@ export async function tail(env: EnvValues, io: Io, signal: AbortSignal, json: bo
         );
     },
   });
-  io.err(`following ${Object.values(topics).join(', ')} (Ctrl-C stops)`);
+  io.err(`following ${[topics.requested, topics.completed, topics.failed].join(', ')} (Ctrl-C stops)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await consumer.disconnect();
   const admin = kafka.admin(); // its group is of no use to anyone now

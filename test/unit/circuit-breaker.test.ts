@@ -59,4 +59,88 @@ describe('CircuitBreaker', () => {
     expect(b.state).toBe('CLOSED');
     expect(states).toEqual(['OPEN', 'HALF_OPEN', 'OPEN', 'HALF_OPEN', 'CLOSED']);
   });
+
+  describe('with tickets (acquire)', () => {
+    it('a late success of a call admitted before the breaker opened does not close it', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1000, now: c.now });
+      const slow = b.acquire();
+      const first = b.acquire();
+      const second = b.acquire();
+      expect(slow && first && second).toBeTruthy();
+      b.failure(first);
+      b.failure(second);
+      expect(b.state).toBe('OPEN');
+      b.success(slow);
+      expect(b.state).toBe('OPEN');
+      expect(b.acquire()).toBeUndefined();
+      expect(b.retryAfterMs).toBe(1000);
+    });
+
+    it('without a ticket, the same late success closes it (the behaviour tickets change)', () => {
+      const b = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1000 });
+      b.tryAcquire();
+      b.tryAcquire();
+      b.tryAcquire();
+      b.failure();
+      b.failure();
+      expect(b.state).toBe('OPEN');
+      b.success();
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('a late failure neither extends the open time nor re-opens a breaker that closed since', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: c.now });
+      const early = b.acquire();
+      const late = b.acquire();
+      b.failure(early);
+      expect(b.state).toBe('OPEN');
+      c.advance(600);
+      b.failure(late);
+      expect(b.retryAfterMs).toBe(400);
+      c.advance(400);
+      const probe = b.acquire();
+      expect(probe).toMatchObject({ probe: true });
+      b.success(probe);
+      expect(b.state).toBe('CLOSED');
+      b.failure(late);
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('half-open: only the probe decides; other outcomes are ignored', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: c.now });
+      const before = b.acquire();
+      const stale = b.acquire();
+      b.failure(before);
+      c.advance(1000);
+      const probe = b.acquire();
+      expect(probe).toMatchObject({ probe: true });
+      expect(b.acquire()).toBeUndefined(); // one probe at a time
+      b.success(stale);
+      expect(b.state).toBe('HALF_OPEN');
+      b.cancel(stale);
+      expect(b.acquire()).toBeUndefined(); // the probe is still in flight
+      b.failure(probe);
+      expect(b.state).toBe('OPEN');
+      c.advance(1000);
+      const next = b.acquire();
+      b.cancel(next);
+      const again = b.acquire(); // a cancelled probe frees the slot
+      expect(again).toMatchObject({ probe: true });
+      b.success(again);
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('closed: ticket failures count toward the threshold and a success resets the count', () => {
+      const b = new CircuitBreaker({ failureThreshold: 2 });
+      b.failure(b.acquire());
+      b.success(b.acquire());
+      b.failure(b.acquire());
+      expect(b.state).toBe('CLOSED');
+      b.failure(b.acquire());
+      expect(b.state).toBe('OPEN');
+    });
+  });
 });
