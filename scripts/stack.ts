@@ -21,7 +21,7 @@ import {
 } from './stack/kafka.js';
 import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
 import { isAlive, isMain, processStartTime, resolveStateDir, retryUntil } from './stack/process.js';
-import { ADAPTER_ROLE, ensureRoles, roleUrl } from './stack/roles.js';
+import { ADAPTER_ROLE, ensureRoles, localPolicy, roleUrl } from './stack/roles.js';
 import {
   createBridgeAcls,
   createServiceAcls,
@@ -94,6 +94,7 @@ function stateOf(env: Env) {
     pgDataDir: join(stateDir, 'postgres', 'data'),
     pgPidFile: join(stateDir, 'postgres.pid'),
     stackEnvFile: join(stateDir, 'stack.env'),
+    policyFile: join(stateDir, 'policy.json'),
   };
 }
 type State = ReturnType<typeof stateOf>;
@@ -382,9 +383,16 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
       ? Object.entries({
           ...secureClientEnv(secure, 'adapter'),
           DBBRIDGE_SERVICES: 'service-a,service-b',
+          // Kept on for the README's walk-through (codegen through the bus as service-a on the shared
+          // topics; their policy allows reads only); secured adapters elsewhere leave them off.
+          DBBRIDGE_SHARED_TOPICS: 'true',
+          // Each service's role, tables and limits; the roles are the local database's (ensureRoles).
+          ...(env.DATABASE_URL === undefined ? { DBBRIDGE_POLICY: state.policyFile } : {}),
         }).map(([k, v]) => `${k}=${v}\n`)
       : [];
     if (secure) writeUserEnvFiles(secure, kafka.value.servers, env.DBBRIDGE_ENV);
+    if (secure && env.DATABASE_URL === undefined)
+      writeFileSync(state.policyFile, `${JSON.stringify(localPolicy(), null, 2)}\n`);
     writeFileSync(
       state.stackEnvFile,
       `KAFKA_BOOTSTRAP_SERVERS=${kafka.value.servers}\nDATABASE_URL=${databaseUrl}\nDATABASE_OWNER_URL=${ownerUrl}\nDBBRIDGE_ENV=${env.DBBRIDGE_ENV}\n${security.join('')}`,

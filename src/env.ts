@@ -122,8 +122,17 @@ export const Env = z.object({
       'Adapter: services with request topics of their own (`{env}.omninode-bridge.database.{service}.query-requested.v1`), comma separated; identity comes from the topic a request arrived on.',
     ),
   DBBRIDGE_SHARED_TOPICS: flag
-    .default(true)
-    .describe("Adapter: also consume the seed's shared request topic (turn off in secured mode)."),
+    .optional()
+    .describe(
+      "Adapter: also consume the seed's shared request topic. Default: true with KAFKA_SECURITY_PROTOCOL=PLAINTEXT, false otherwise (in secured mode identity comes from per-service topics).",
+    ),
+  DBBRIDGE_POLICY: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Adapter: JSON file of per-service policies (role, operations, statement kinds, tables, limits; README "Security"). Unset: every identity runs as the login role with the open policy; set: an identity without a policy is refused, and each policy\'s service topics are consumed.',
+    ),
   DBBRIDGE_ADAPTER_GROUP: z
     .string()
     .min(1)
@@ -223,6 +232,8 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
       ? {}
       : Object.fromEntries(Object.entries(stack).filter(([k]) => k in KafkaSecurityEnv.shape))),
     DBBRIDGE_SERVICES: source.DBBRIDGE_SERVICES || stack.DBBRIDGE_SERVICES,
+    DBBRIDGE_POLICY: source.DBBRIDGE_POLICY || (source.DATABASE_URL ? undefined : stack.DBBRIDGE_POLICY),
+    DBBRIDGE_SHARED_TOPICS: source.DBBRIDGE_SHARED_TOPICS || stack.DBBRIDGE_SHARED_TOPICS,
   });
 }
 

@@ -33,6 +33,7 @@ import {
 } from './idempotency.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
+import { type IdentityPolicy, PolicyEnforcer, type PolicyFile, policyOf, unknownIdentity } from './policy.js';
 import { Semaphore } from './semaphore.js';
 import { SessionGuard } from './session-guard.js';
 import { SqlValidator, type StatementPolicy } from './sql-validator.js';
@@ -54,6 +55,13 @@ export interface AdapterOptions extends ExecutorOptions {
   readonly services?: readonly string[];
   /** Consume the shared request topic (open mode, the seed's services). Default true. */
   readonly sharedTopics?: boolean;
+  /**
+   * Per-identity policies (issue 9 §3, `policy.ts`): each service's role, operations, statement
+   * kinds, tables and limits; its services' topics are consumed as if listed in `services`. An
+   * identity without a policy is refused (`UnknownIdentity`). Default: none, and every identity gets
+   * `OPEN_POLICY` (the login role, everything the validator lets through).
+   */
+  readonly policy?: PolicyFile;
   /**
    * Requests run at once (across partitions). Default 4 x `poolMax` (80): quick statements share
    * connections (see `pipelineDepth`), the rest wait for a free one in the pool.
@@ -124,6 +132,19 @@ interface Route {
   readonly topics: TopicNames;
 }
 
+/**
+ * What one identity's requests run on: its policy, and the executor (pools whose connections took
+ * its role), transactions and idempotency records of that role. Identities whose policy names no
+ * role and no connection share use the adapter's own executor.
+ */
+interface Lane {
+  readonly enforcer: PolicyEnforcer;
+  readonly limits: IdentityPolicy['limits'];
+  readonly executor: Executor;
+  readonly transactions: Transactions;
+  readonly idempotency: IdempotencyStore;
+}
+
 type Reply =
   | { kind: 'completed'; payload: CompletedPayload }
   | { kind: 'failed'; failure: Failure; sql?: string };
@@ -166,6 +187,9 @@ export class DatabaseAdapter {
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
   readonly #slots: Semaphore;
+  /** Per identity ('' for the shared topics); an identity without one is refused. */
+  readonly #lanes = new Map<string, Lane>();
+  /** Transactions of the identities on the adapter's own executor that name no share of their own (open mode: all). */
   readonly #transactions: Transactions;
   readonly #sessionGuard: SessionGuard;
   readonly #stats: Omit<AdapterStats, 'executor'> = {
@@ -199,7 +223,8 @@ export class DatabaseAdapter {
     this.#topics = topicNames(options.topicEnv);
     if (options.sharedTopics ?? true)
       this.#routes.set(this.#topics.requested, { identity: '', topics: this.#topics });
-    for (const service of options.services ?? []) {
+    const services = new Set([...(options.services ?? []), ...Object.keys(options.policy?.services ?? {})]);
+    for (const service of services) {
       const topics = serviceTopicNames(options.topicEnv ?? 'dev', service);
       this.#routes.set(topics.requested, { identity: service, topics });
     }
@@ -222,6 +247,10 @@ export class DatabaseAdapter {
       ...options.transactions,
       poolMax: options.poolMax ?? 20,
     });
+    for (const { identity } of this.#routes.values()) {
+      const policy = policyOf(options.policy, identity);
+      if (policy !== undefined) this.#lanes.set(identity, this.#lane(identity, policy));
+    }
     this.#breaker = new CircuitBreaker({
       failureThreshold: options.breaker?.failureThreshold ?? 3,
       resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 30_000,
@@ -229,12 +258,59 @@ export class DatabaseAdapter {
     });
   }
 
+  #lane(identity: string, policy: IdentityPolicy): Lane {
+    const options = this.#options;
+    const { limits } = policy;
+    const poolMax = limits.connections ?? options.poolMax ?? 20;
+    const own = policy.role !== undefined || limits.connections !== undefined;
+    const executor = own
+      ? new Executor({
+          resetEveryStatement: options.allowDdl ?? false,
+          ...options,
+          poolMax,
+          // pg_stat_activity shows whose connection it is.
+          applicationName: `${options.applicationName ?? 'dbbridge-adapter'}/${identity === '' ? 'shared' : identity}`,
+          ...(policy.role === undefined ? {} : { role: policy.role }),
+        })
+      : this.#executor;
+    // Identities on the adapter's own pools without a share of their own share its count, as
+    // before policies (ids stay usable only by the identity that began them).
+    const transactions =
+      !own && limits.transactions === undefined
+        ? this.#transactions
+        : new Transactions(executor, this.#logger, {
+            ...options.transactions,
+            ...(limits.transactions === undefined ? {} : { maxOpen: limits.transactions }),
+            poolMax,
+          });
+    return {
+      enforcer: new PolicyEnforcer(identity, policy),
+      limits,
+      executor,
+      transactions,
+      idempotency: own
+        ? new IdempotencyStore(executor, this.#logger, options.idempotency)
+        : this.#idempotency,
+    };
+  }
+
+  /** The executors of the lanes, each once (the adapter's own first). */
+  #executors(): Executor[] {
+    return [...new Set([this.#executor, ...[...this.#lanes.values()].map((l) => l.executor)])];
+  }
+
   get topics(): TopicNames {
     return this.#topics;
   }
 
   get stats(): Readonly<AdapterStats> {
-    return { ...this.#stats, executor: this.#executor.stats };
+    const executor = { statements: 0, pipelined: 0, groups: 0 };
+    for (const { stats } of this.#executors()) {
+      executor.statements += stats.statements;
+      executor.pipelined += stats.pipelined;
+      executor.groups += stats.groups;
+    }
+    return { ...this.#stats, executor };
   }
 
   get breakerState() {
@@ -270,9 +346,18 @@ export class DatabaseAdapter {
     return Number(lag);
   }
 
-  /** Connections of the read and write pools. */
+  /** Connections of the read and write pools (those of every identity with pools of its own included). */
   poolStats() {
-    return this.#executor.poolStats();
+    const total = this.#executor.poolStats();
+    for (const executor of this.#executors().slice(1)) {
+      const more = executor.poolStats();
+      for (const kind of ['read', 'write'] as const) {
+        total[kind].total += more[kind].total;
+        total[kind].idle += more[kind].idle;
+        total[kind].waiting += more[kind].waiting;
+      }
+    }
+    return total;
   }
 
   /**
@@ -302,8 +387,12 @@ export class DatabaseAdapter {
     this.#validator = await SqlValidator.create();
     if (this.#options.idempotency?.enabled !== false) {
       this.#recording = await this.#idempotency.available().catch(() => true);
-      if (this.#recording) this.#idempotency.startPruning();
-      else
+      if (this.#recording) {
+        this.#idempotency.startPruning();
+        // Stores of other roles learn the table's schema-qualified name too (they do not prune).
+        for (const store of new Set([...this.#lanes.values()].map((l) => l.idempotency)))
+          if (store !== this.#idempotency) await store.available().catch(() => true);
+      } else
         this.#logger.warn(
           'table dbbridge_idempotency not found (run the migrations): idempotency keys are not recorded',
         );
@@ -333,6 +422,13 @@ export class DatabaseAdapter {
     });
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
     this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
+    for (const [topic, { identity }] of this.#routes) {
+      if (!this.#lanes.has(identity))
+        this.#logger.warn('no policy for the requests of this topic: they are refused (UnknownIdentity)', {
+          topic,
+          identity: identity === '' ? 'shared' : identity,
+        });
+    }
   }
 
   /** Stops taking requests, answers those in flight, commits, and closes everything. */
@@ -349,11 +445,15 @@ export class DatabaseAdapter {
     }
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#commit();
-    await this.#transactions.closeAll();
+    const transactions = new Set([
+      this.#transactions,
+      ...[...this.#lanes.values()].map((l) => l.transactions),
+    ]);
+    await Promise.all([...transactions].map((t) => t.closeAll()));
     await this.#idempotency.stop();
     await this.#consumer?.close();
     await this.#publisher?.close();
-    await this.#executor.close();
+    await Promise.all(this.#executors().map((e) => e.close()));
     this.#logger.info('adapter stopped', { ...this.stats });
   }
 
@@ -592,7 +692,10 @@ export class DatabaseAdapter {
     const failed = (failure: Failure): Reply => ({ kind: 'failed', failure, ...(sql ? { sql } : {}) });
     let work: () => Promise<ResultParts | RecordedReply>;
     let operation: ReturnType<typeof toOperation>;
+    const lane = this.#lanes.get(route.identity);
     try {
+      if (lane === undefined) throw unknownIdentity(route.identity);
+      lane.enforcer.checkOperation(payload.operation_type);
       operation = toOperation(payload, this.#options.allowDdl ?? false);
     } catch (error) {
       return failed(
@@ -606,7 +709,8 @@ export class DatabaseAdapter {
     try {
       const validator = this.#validator as SqlValidator;
       const allowDdl = this.#options.allowDdl ?? false;
-      const timeoutMs = this.#statementTimeout(request);
+      const { enforcer, executor, transactions, idempotency, limits } = lane;
+      const timeoutMs = this.#statementTimeout(request, limits.statementTimeoutMs);
       const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
       const when = {
         ...(deadline === undefined ? {} : { deadline }),
@@ -615,9 +719,10 @@ export class DatabaseAdapter {
       const maxRows = Math.min(
         payload.options?.max_rows ?? this.#options.defaultMaxRows ?? 1000,
         this.#options.maxRowsLimit ?? REQUEST_LIMITS.maxRows,
+        limits.maxRows ?? REQUEST_LIMITS.maxRows,
         REQUEST_LIMITS.maxRows,
       );
-      const chunker = this.#chunker(request, route);
+      const chunker = this.#chunker(request, route, limits.maxBytes);
       const finish = (parts: ResultParts) => chunker.finish(parts, maxRows, started, this.#breaker.state);
       // Writes that carry an idempotency key (not statements inside an interactive transaction:
       // its COMMIT is recorded) run recorded.
@@ -638,6 +743,8 @@ export class DatabaseAdapter {
               ? { kind: 'transaction', allowDdl }
               : operation.policy;
           const readOnly = validator.check(operation.sql, policy) === 'read' && txId === undefined;
+          const checked = operation.sql;
+          enforcer.checkStatement(checked, () => validator.accessOf(checked));
           const text = operation.page ? validator.paged(operation.sql, operation.page) : operation.sql;
           const values = [...operation.params];
           // The correlation id lets a CANCEL request find the statement while it runs.
@@ -658,7 +765,7 @@ export class DatabaseAdapter {
           };
           if (record !== undefined) {
             work = () =>
-              this.#idempotency
+              idempotency
                 .runStatement(record.key, record.digest, { text, values, ...options }, (result) =>
                   finish({ result }),
                 )
@@ -666,14 +773,14 @@ export class DatabaseAdapter {
                   // A statement that cannot run inside a transaction block (CREATE INDEX
                   // CONCURRENTLY, VACUUM, with DDL allowed) did not run there: it runs unrecorded.
                   if ((error as { code?: unknown }).code !== '25001') throw error;
-                  return { result: await this.#executor.run(text, values, options) };
+                  return { result: await executor.run(text, values, options) };
                 });
           } else if (txId === undefined) {
-            work = async () => ({ result: await this.#executor.run(text, values, options) });
+            work = async () => ({ result: await executor.run(text, values, options) });
           } else {
-            const queued = this.#transactions.run(
+            const queued = transactions.run(
               txId,
-              (client) => this.#executor.runOn(client, text, values, options),
+              (client) => executor.runOn(client, text, values, options),
               route.identity,
             );
             work = async () => ({ result: await queued });
@@ -683,7 +790,7 @@ export class DatabaseAdapter {
         case 'begin':
           work = async () => ({
             result: emptyResult('BEGIN'),
-            transactionId: await this.#transactions.begin(operation.settings, route.identity),
+            transactionId: await transactions.begin(operation.settings, route.identity),
           });
           break;
         case 'end': {
@@ -691,13 +798,13 @@ export class DatabaseAdapter {
             record === undefined
               ? undefined
               : (client: PoolClient) =>
-                  this.#idempotency.recordBeforeCommit(
+                  idempotency.recordBeforeCommit(
                     client,
                     record.key,
                     record.digest,
                     finish({ result: emptyResult('COMMIT') }),
                   );
-          const ended = this.#transactions.end(
+          const ended = transactions.end(
             operation.transactionId,
             operation.action,
             route.identity,
@@ -713,7 +820,7 @@ export class DatabaseAdapter {
                 (error.failure.errorType === 'UnknownTransaction' ||
                   error.failure.errorType === 'TransactionExpired');
               if (record === undefined || !gone) throw error;
-              const recorded = await this.#idempotency.lookup(record.key, record.digest);
+              const recorded = await idempotency.lookup(record.key, record.digest);
               if (recorded === undefined) throw error;
               return recorded;
             }
@@ -724,10 +831,12 @@ export class DatabaseAdapter {
           for (const statement of operation.statements) {
             sql = statement.sql; // a refused statement is the one its failed reply names
             validator.check(statement.sql, { kind: 'execute', allowDdl });
+            enforcer.checkStatement(statement.sql, () => validator.accessOf(statement.sql));
           }
           sql = undefined;
           work = () =>
             this.#runBatch(
+              lane,
               operation.statements,
               maxRows,
               timeoutMs,
@@ -736,7 +845,8 @@ export class DatabaseAdapter {
           break;
         }
         case 'cancel': {
-          const cancelled = this.#executor.cancel(operation.correlationId);
+          // Only the identity's own statements: they run on its executor.
+          const cancelled = executor.cancel(operation.correlationId);
           work = async () => ({ result: { ...emptyResult('CANCEL'), rowCount: (await cancelled) ? 1 : 0 } });
           break;
         }
@@ -745,8 +855,9 @@ export class DatabaseAdapter {
           work = async () => {
             const statement = await buildStatement(tableOperation, this.#catalog);
             sql = statement.text;
+            enforcer.checkStatement(statement.text, () => validator.accessOf(statement.text));
             if (record !== undefined && !statement.readOnly) {
-              return this.#idempotency.runStatement(
+              return idempotency.runStatement(
                 record.key,
                 record.digest,
                 {
@@ -762,7 +873,7 @@ export class DatabaseAdapter {
               );
             }
             return {
-              result: await this.#executor.run(statement.text, statement.values, {
+              result: await executor.run(statement.text, statement.values, {
                 readOnly: statement.readOnly,
                 maxRows,
                 timeoutMs,
@@ -799,7 +910,10 @@ export class DatabaseAdapter {
         if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
           if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure(ticket);
           else this.#breaker.success(ticket);
-        } else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
+        } else if (
+          failure.code === 'VALIDATION_ERROR' &&
+          (failure.sqlstate === undefined || failure.errorType === 'PolicyDenied')
+        )
           this.#breaker.cancel(ticket);
         else this.#breaker.success(ticket);
         return failed(failure);
@@ -833,28 +947,32 @@ export class DatabaseAdapter {
 
   /** BATCH: all statements on one connection in one transaction; the first failure rolls everything back. */
   async #runBatch(
+    { executor, idempotency, limits }: Lane,
     statements: readonly { sql: string; params: readonly unknown[] }[],
     maxRows: number,
     timeoutMs: number,
     record?: { key: string; digest: string; finish: (parts: ResultParts) => CompletedPayload },
   ): Promise<ResultParts | RecordedReply> {
-    const client = await this.#executor.acquire(false);
+    const client = await executor.acquire(false);
     let broken: Error | undefined;
     const results: ExecResult[] = [];
     try {
       await client.query('BEGIN');
       if (record !== undefined) {
-        const recorded = await this.#idempotency.claim(client, record.key, record.digest);
+        const recorded = await idempotency.claim(client, record.key, record.digest);
         if (recorded !== undefined) return recorded;
       }
       for (const [index, statement] of statements.entries()) {
         try {
           results.push(
-            await this.#executor.runOn(client, statement.sql, statement.params, {
+            await executor.runOn(client, statement.sql, statement.params, {
               readOnly: false,
               maxRows,
               timeoutMs,
-              maxBytes: this.#options.maxMessageBytes ?? 1_000_000,
+              maxBytes: Math.min(
+                this.#options.maxMessageBytes ?? 1_000_000,
+                limits.maxBytes ?? Number.POSITIVE_INFINITY,
+              ),
             }),
           );
         } catch (error) {
@@ -874,14 +992,14 @@ export class DatabaseAdapter {
         return parts;
       }
       const payload = record.finish(parts);
-      await this.#idempotency.record(client, record.key, payload);
+      await idempotency.record(client, record.key, payload);
       await client.query('COMMIT');
       return { payload, replayed: false };
     } catch (error) {
       if (isConnectionError(error)) broken = error as Error;
       throw error;
     } finally {
-      void this.#executor.releaseReset(client, broken);
+      void executor.releaseReset(client, broken);
     }
   }
 
@@ -889,11 +1007,11 @@ export class DatabaseAdapter {
    * How a request's rows leave: whole in one reply, or, when the caller accepts chunks, in ordered
    * chunk replies of about `chunkBytes` published while later rows are still being read.
    */
-  #chunker(request: RequestEnvelope, route: Route) {
+  #chunker(request: RequestEnvelope, route: Route, maxBytes = Number.POSITIVE_INFINITY) {
     const options = request.payload.options;
     const pgText = options?.row_format === 'pg_text';
     const chunkBytes = this.#options.chunkBytes ?? 256 * 1024;
-    const maxResultBytes = this.#options.maxResultBytes ?? 256 * 1024 * 1024;
+    const maxResultBytes = Math.min(this.#options.maxResultBytes ?? 256 * 1024 * 1024, maxBytes);
     let index = 0;
     let buffered: (string | null)[][] = [];
     let bufferedBytes = 0;
@@ -952,7 +1070,7 @@ export class DatabaseAdapter {
       // Rows beyond what the reply (or all chunks) can carry are not even held in memory.
       runOptions: chunking
         ? { onBatch, batchRows: 500, maxBytes: maxResultBytes }
-        : { maxBytes: this.#options.maxMessageBytes ?? 1_000_000 },
+        : { maxBytes: Math.min(this.#options.maxMessageBytes ?? 1_000_000, maxBytes) },
       finish: (
         parts: ResultParts,
         maxRows: number,
@@ -1001,8 +1119,11 @@ export class DatabaseAdapter {
    * travel back (so the caller hears TIMEOUT_ERROR rather than waiting out its own timer), in steps
    * so the SET is rarely repeated on a pooled connection.
    */
-  #statementTimeout(request: RequestEnvelope): number {
-    let budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
+  #statementTimeout(request: RequestEnvelope, limitMs = Number.POSITIVE_INFINITY): number {
+    let budget = Math.min(
+      request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000,
+      limitMs,
+    );
     if (request.deadline !== undefined) {
       const remaining = Date.parse(request.deadline) - Date.now();
       budget = Math.min(budget, remaining - Math.min(250, remaining * 0.1));

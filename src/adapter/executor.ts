@@ -52,6 +52,13 @@ export interface ExecutorOptions {
    * transactions and batches are reset on release whatever this says (`releaseReset`). Default false.
    */
   readonly resetEveryStatement?: boolean;
+  /**
+   * PostgreSQL role every connection of this executor takes when it connects (`-c role=...` in the
+   * startup packet: no extra round trip, and `DISCARD ALL` or `RESET ROLE` return to it, not to the
+   * login role); the login role must be a member. Only `SET ROLE` and `set_config('role', ...)` leave
+   * it, and the validator refuses both. Must be a plain lower-case name. Default: the login role.
+   */
+  readonly role?: string;
 }
 
 /** What the executor sent, for metrics and tests. */
@@ -178,8 +185,12 @@ export class Executor {
       application_name: options.applicationName ?? 'dbbridge-adapter',
     };
     this.#connection = { connectionString: options.databaseUrl };
-    this.#readPool = new pg.Pool({ ...base, options: '-c default_transaction_read_only=on' });
-    this.#writePool = new pg.Pool(base);
+    const role = options.role;
+    if (role !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(role))
+      throw new TypeError(`invalid role name ${JSON.stringify(role)}`);
+    const asRole = role === undefined ? '' : ` -c role=${role}`;
+    this.#readPool = new pg.Pool({ ...base, options: `-c default_transaction_read_only=on${asRole}` });
+    this.#writePool = new pg.Pool(role === undefined ? base : { ...base, options: asRole.trim() });
     this.#portalAboveRows = options.portalAboveRows ?? 1000;
     this.#pipelineDepth = Math.max(1, Math.floor(options.pipelineDepth ?? 8));
     this.#costs = new StatementCosts({ quickMs: options.pipelineQuickMs ?? 2 });

@@ -6,6 +6,7 @@ import { describeSecurity } from '../transport/security.js';
 import type { Transport } from '../transport/types.js';
 import { DatabaseAdapter } from './adapter.js';
 import { type OperationsServer, startOperationsServer } from './http-server.js';
+import { loadPolicyFile } from './policy.js';
 
 /**
  * The adapter and its transport as the environment configures them: `npm run adapter` and `npm start`
@@ -19,6 +20,15 @@ export function adapterFromEnv(
     throw new Error(
       'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: `npm run stack:up` (or `npm start`) starts a local Kafka and PostgreSQL and writes their addresses to <DBBRIDGE_STATE_DIR>/stack.env, which the adapter reads when the variables are unset',
     );
+  }
+  // A bad policy file stops the adapter here, before it connects: the error names the field.
+  const policy = env.DBBRIDGE_POLICY === undefined ? undefined : loadPolicyFile(env.DBBRIDGE_POLICY);
+  if (policy !== undefined) {
+    logger.info('policy', {
+      file: env.DBBRIDGE_POLICY,
+      shared: policy.shared !== undefined,
+      services: Object.keys(policy.services),
+    });
   }
   const security = kafkaSecurityFromEnv(env);
   logger.info('kafka security', { security: describeSecurity(security) });
@@ -34,7 +44,9 @@ export function adapterFromEnv(
     topicEnv: env.DBBRIDGE_ENV,
     groupId: env.DBBRIDGE_ADAPTER_GROUP,
     services: env.DBBRIDGE_SERVICES,
-    sharedTopics: env.DBBRIDGE_SHARED_TOPICS,
+    // Secured mode: services are known by their own topics; the shared ones only when asked for.
+    sharedTopics: env.DBBRIDGE_SHARED_TOPICS ?? env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT',
+    ...(policy ? { policy } : {}),
     poolMax: env.DBBRIDGE_POOL_MAX,
     pipelineDepth: env.DBBRIDGE_PIPELINE_DEPTH,
     ...(env.DBBRIDGE_MAX_IN_FLIGHT ? { maxInFlight: env.DBBRIDGE_MAX_IN_FLIGHT } : {}),

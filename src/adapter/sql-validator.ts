@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { RequestRejected, validationError } from './failures.js';
 import { refusalMessage, refusedFunction } from './function-policy.js';
 import { isReservedTable } from './reserved-tables.js';
+import { type TableAccess, tableAccess } from './table-access.js';
 
 /** The statement kinds a request may run, by libpg-query node name. */
 const READ = new Set(['SelectStmt']);
@@ -59,6 +60,8 @@ interface Parsed {
    * may check on top of the refusals that hold for everyone.
    */
   readonly functions: ReadonlySet<string>;
+  /** Statement kinds and the tables read and written, for a per-service policy. */
+  readonly access: TableAccess;
   /** TransactionStmt's kind, e.g. TRANS_STMT_SAVEPOINT. */
   readonly transactionKind?: string;
 }
@@ -168,6 +171,14 @@ export class SqlValidator {
     return this.#parse(sql).functions;
   }
 
+  /**
+   * The statement kinds it contains and the tables it reads and writes, wherever it names them
+   * (`table-access.ts`), once `check` let it through (cached with the parse).
+   */
+  accessOf(sql: string): TableAccess {
+    return this.#parse(sql).access;
+  }
+
   #parse(sql: string): Parsed {
     const cached = this.#cache.get(sql);
     if (cached !== undefined) {
@@ -216,6 +227,7 @@ function classify(sql: string, tree: { stmts?: ParsedStatement[] }): Parsed {
     withWrites,
     createsTable,
     functions,
+    access: tableAccess(stmt),
     onConflict: node === 'InsertStmt' && body.onConflictClause !== undefined,
     text: bytes.subarray(start, end).toString('utf8'),
   };

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { openDatabaseEventClient } from '../client/index.js';
-import { Env, type Env as EnvValues } from '../env.js';
+import { Env, type Env as EnvValues, kafkaSecurityFromEnv } from '../env.js';
 import { DbBridgeError } from '../errors.js';
 import type { OperationType } from '../events/request.js';
-import { type TopicNames, topicNames } from '../events/topics.js';
+import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
+import { kafkajsSecurity } from '../transport/client-security.js';
 import { createTransport } from '../transport/create-transport.js';
+import { createServiceAcls } from '../transport/kafka-acls.js';
 import { ensureTopics } from '../transport/kafka-admin.js';
 import { cell, formatTable } from './table.js';
 
@@ -159,24 +161,68 @@ export interface TopicsArgs {
   readonly replyPartitions: number;
   readonly replicationFactor: number;
   readonly minInsyncReplicas?: number;
+  /** Services whose own topics to create (`--service`, repeatable) instead of the shared ones. */
+  readonly services?: readonly string[];
+  /** With `services`: also their ACLs, and the adapter's (`--acls`; needs a super user's credentials). */
+  readonly acls?: { readonly adapter: string };
 }
 
-/** `dbbridge topics create`: the topics of the environment (with the dead-letter topic), for a real cluster. */
+/**
+ * `dbbridge topics create`: the topics of the environment (with the dead-letter topic), or with
+ * `--service S` that service's own (and with `--acls` the ACLs that make the topic name its sender),
+ * for a real cluster. Connects with the `KAFKA_SECURITY_*` / `KAFKA_SASL_*` / `KAFKA_SSL_*` settings.
+ */
 export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Promise<number> {
   const admin = new Kafka({
     clientId: 'dbbridge-cli',
     brokers: servers(env).split(','),
     logLevel: logLevel.NOTHING,
+    ...kafkajsSecurity(kafkaSecurityFromEnv(env)),
   }).admin();
   await admin.connect();
   try {
-    const topics = topicNames(env.DBBRIDGE_ENV);
-    io.err(`creating the topics of '${env.DBBRIDGE_ENV}' (missing ones only)...`);
-    await ensureTopics(admin, topics, args);
-    const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) });
+    const services = args.services ?? [];
+    const sets =
+      services.length === 0
+        ? [topicNames(env.DBBRIDGE_ENV)]
+        : services.map((service) => serviceTopicNames(env.DBBRIDGE_ENV, service));
+    const names = sets.flatMap((topics) => Object.values(topics));
+    io.err(
+      `creating the topics of '${env.DBBRIDGE_ENV}'${services.length > 0 ? ` for ${services.join(', ')}` : ''} (missing ones only)...`,
+    );
+    for (const topics of sets) {
+      // A topic created a moment ago may still be unknown to the broker answering the metadata check.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await ensureTopics(admin, topics, args);
+          break;
+        } catch (error) {
+          if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline)
+            throw error;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    }
+    const metadata = await admin.fetchTopicMetadata({ topics: names });
     for (const t of metadata.topics) {
       const replicas = t.partitions[0]?.replicas.length ?? 0;
       io.out(`${t.name}: ${t.partitions.length} partitions, replication factor ${replicas}`);
+    }
+    if (args.acls !== undefined && services.length > 0) {
+      const adapterGroup = env.DBBRIDGE_ADAPTER_GROUP;
+      await createServiceAcls(admin, env.DBBRIDGE_ENV, {
+        adapters: [args.acls.adapter],
+        adapterGroup,
+        services,
+      });
+      for (const service of services)
+        io.out(
+          `ACLs: User:${service} writes ${serviceTopicNames(env.DBBRIDGE_ENV, service).requested} and reads its replies (groups dbbridge-reply-${service}.*)`,
+        );
+      io.out(
+        `ACLs: User:${args.acls.adapter} reads the environment's request topics in group ${adapterGroup} and writes its reply topics`,
+      );
     }
     return 0;
   } finally {

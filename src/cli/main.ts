@@ -17,6 +17,8 @@ Usage:
   dbbridge health                             broker, adapter round trip, database
   dbbridge topics create [--request-partitions 12] [--reply-partitions 24]
                          [--replication-factor 1] [--min-insync-replicas N]
+                         [--service S ... [--acls [--adapter adapter]]]
+                                              the shared topics, or a service's own (and its ACLs)
   dbbridge tail [--json]                      follow requests and replies, matched, with timings
   dbbridge stack up|down|status               the local stack (in the dbbridge repository)
   dbbridge migrate                            apply the schema migrations (in the dbbridge repository)
@@ -115,11 +117,15 @@ async function run(argv: string[]): Promise<number | undefined> {
           'reply-partitions': { type: 'string', default: '24' },
           'replication-factor': { type: 'string', default: '1' },
           'min-insync-replicas': { type: 'string' },
+          service: { type: 'string', multiple: true },
+          acls: { type: 'boolean', default: false },
+          adapter: { type: 'string', default: 'adapter' },
         },
       });
-      if (positionals[0] !== 'create') {
+      const services = values.service ?? [];
+      if (positionals[0] !== 'create' || (values.acls && services.length === 0)) {
         io.err(
-          'usage: dbbridge topics create [--request-partitions N] [--reply-partitions N] [--replication-factor N] [--min-insync-replicas N]',
+          'usage: dbbridge topics create [--request-partitions N] [--reply-partitions N] [--replication-factor N] [--min-insync-replicas N] [--service S ... [--acls [--adapter NAME]]]',
         );
         return 2;
       }
@@ -131,6 +137,8 @@ async function run(argv: string[]): Promise<number | undefined> {
           replyPartitions: Number(values['reply-partitions']),
           replicationFactor: Number(values['replication-factor']),
           ...(isr ? { minInsyncReplicas: Number(isr) } : {}),
+          ...(services.length > 0 ? { services } : {}),
+          ...(values.acls ? { acls: { adapter: values.adapter } } : {}),
         },
         io,
       );

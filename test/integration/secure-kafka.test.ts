@@ -5,7 +5,10 @@
  * throw-away broker of this file's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBridgeAcls, createServiceAcls } from '../../scripts/stack/secure.js';
+import { retryUntil } from '../../scripts/stack/process.js';
+import { createBridgeAcls, createServiceAcls, secureClientEnv } from '../../scripts/stack/secure.js';
+import { createTopics as createTopicsCommand } from '../../src/cli/commands.js';
+import { readEnv } from '../../src/env.js';
 import { serviceTopicNames } from '../../src/events/topics.js';
 import {
   DatabaseError,
@@ -45,8 +48,13 @@ beforeAll(async () => {
       });
     }
     // Per-service topics (issue 9 §2): each service's own request and reply topics.
+    // A topic created a moment ago may still be unknown to the metadata check: retried, idempotent.
     for (const service of ['service-a', 'service-b'])
-      await ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 });
+      await retryUntil(
+        () =>
+          ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 }),
+        { timeoutMs: 30_000 },
+      );
     for (const kind of TRANSPORT_KINDS) {
       await createServiceAcls(acl, env, {
         adapters: ['adapter'],
@@ -217,6 +225,59 @@ describe.each(TRANSPORT_KINDS)('per-service topics on the secured broker (%s tra
       }
     });
   });
+
+  it("one command creates a new service's topics and ACLs (dbbridge topics create --service S --acls)", async () => {
+    const fresh = uniqueEnv(`cli-acls-${kind}`);
+    const material = kafka.material;
+    if (material === undefined) throw new Error('secured broker without material');
+    const out: string[] = [];
+    const code = await createTopicsCommand(
+      readEnv({
+        KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrapServers,
+        DBBRIDGE_ENV: fresh,
+        ...secureClientEnv(material, 'admin'),
+      }),
+      {
+        requestPartitions: 2,
+        replyPartitions: 4,
+        replicationFactor: 1,
+        services: ['service-a'],
+        acls: { adapter: 'adapter' },
+      },
+      { out: (line) => out.push(line), err: () => {} },
+    );
+    expect(code).toBe(0);
+    const own = serviceTopicNames(fresh, 'service-a');
+    expect(out.join('\n')).toContain(`${own.requested}: 2 partitions`);
+    // service-a may write its new request topic and read its replies; service-b may not write it.
+    await asServiceA(async (transport) => {
+      const publisher = transport.publisher();
+      try {
+        await publisher.publish(own.requested, { key: 'k', value: '{}' });
+      } finally {
+        await publisher.close().catch(() => {});
+      }
+      const replies = await transport.openReplyChannel({
+        topics: [own.completed, own.failed],
+        onMessage: () => {},
+      });
+      await replies.close();
+    });
+    const b = createTransport(kind, {
+      brokers: [kafka.bootstrapServers],
+      clientId: `service-b-${kind}`,
+      security: kafka.security('service-b'),
+    });
+    try {
+      await b.connect();
+      const publisher = b.publisher();
+      const error = await refusal(publisher.publish(own.requested, { key: 'k', value: '{}' }));
+      expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
+      await publisher.close().catch(() => {});
+    } finally {
+      await b.close();
+    }
+  }, 90_000);
 
   it("service A may read its own reply topics, not B's", async () => {
     await asServiceA(async (transport) => {
