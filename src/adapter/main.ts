@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnvWithStack } from '../env.js';
+import { ConfigurationError } from '../errors.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
 import { describeSecurity } from '../transport/security.js';
@@ -18,6 +19,11 @@ export function adapterFromEnv(
   if (!env.KAFKA_BOOTSTRAP_SERVERS || !env.DATABASE_URL) {
     throw new Error(
       'the adapter needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: `npm run stack:up` (or `npm start`) starts a local Kafka and PostgreSQL and writes their addresses to <DBBRIDGE_STATE_DIR>/stack.env, which the adapter reads when the variables are unset',
+    );
+  }
+  if (!env.DBBRIDGE_SHARED_TOPICS && env.DBBRIDGE_SERVICES.length === 0) {
+    throw new ConfigurationError(
+      `the adapter would consume no topic: the shared topics are off (${env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT' ? 'DBBRIDGE_SHARED_TOPICS=false' : `secured mode, KAFKA_SECURITY_PROTOCOL=${env.KAFKA_SECURITY_PROTOCOL}`}) and DBBRIDGE_SERVICES names no service: name them (\`dbbridge service add <name>\` creates a service's topics and ACLs), or set DBBRIDGE_SHARED_TOPICS=true`,
     );
   }
   const security = kafkaSecurityFromEnv(env);
