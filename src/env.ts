@@ -239,6 +239,7 @@ export function readEnvWithStack(source: NodeJS.ProcessEnv = process.env, cwd = 
       ? {}
       : Object.fromEntries(Object.entries(stack).filter(([k]) => k in KafkaSecurityEnv.shape))),
     DBBRIDGE_SERVICES: source.DBBRIDGE_SERVICES || stack.DBBRIDGE_SERVICES,
+    DBBRIDGE_SHARED_TOPICS: source.DBBRIDGE_SHARED_TOPICS || stack.DBBRIDGE_SHARED_TOPICS,
   });
 }
 

@@ -18,7 +18,6 @@ import {
   TRANSPORT_KINDS,
   type TransportKind,
 } from '../../src/transport/create-transport.js';
-import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
 import { createTopics, kafkaAdmin, type RunningAdapter, startAdapter, uniqueEnv } from '../helpers/bridge.js';
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
@@ -44,15 +43,19 @@ beforeAll(async () => {
         readers: ['service-b'],
       });
     }
-    // Per-service topics (issue 9 §2): each service's own request and reply topics.
-    for (const service of ['service-a', 'service-b'])
-      await ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 });
+    // Per-service topics (issue 9 §2): each service's own request and reply topics and ACLs, as
+    // `dbbridge service add` makes them (topics created on a busy broker are retried until known).
     for (const kind of TRANSPORT_KINDS) {
-      await createServiceAcls(acl, env, {
-        adapters: ['adapter'],
-        adapterGroup: `adapter-${env}-services-${kind}`,
-        services: ['service-a', 'service-b'],
-      });
+      await createServiceAcls(
+        acl,
+        env,
+        {
+          adapters: ['adapter'],
+          adapterGroup: `adapter-${env}-services-${kind}`,
+          services: ['service-a', 'service-b'],
+        },
+        { requestPartitions: 2, replyPartitions: 4 },
+      );
     }
   } finally {
     await acl.disconnect();
