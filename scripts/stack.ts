@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnv } from '../src/env.js';
-import { serviceTopicNames, topicNames } from '../src/events/topics.js';
+import { topicNames } from '../src/events/topics.js';
 import { kafkajsSecurity } from '../src/transport/client-security.js';
 import { ensureTopics } from '../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../src/transport/security.js';
@@ -20,7 +20,7 @@ import {
   waitForKafka,
 } from './stack/kafka.js';
 import { clusterDir, runningPort, runningPostgres, startPostgres, stopPostgres } from './stack/postgres.js';
-import { isAlive, isMain, processStartTime, resolveStateDir, retryUntil } from './stack/process.js';
+import { isAlive, isMain, processStartTime, resolveStateDir } from './stack/process.js';
 import { ADAPTER_ROLE, ensureRoles, localPolicy, roleUrl } from './stack/roles.js';
 import {
   createBridgeAcls,
@@ -29,6 +29,7 @@ import {
   type SecureMaterial,
   secureClientEnv,
   secureClientSecurity,
+  sharedTopicsInSecuredMode,
   writeUserEnvFiles,
 } from './stack/secure.js';
 
@@ -349,17 +350,11 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
           adapterGroup: env.DBBRIDGE_ADAPTER_GROUP,
           services: ['service-a', 'service-b'],
         };
-        await createBridgeAcls(admin, env.DBBRIDGE_ENV, acls);
-        // Each service's own topics (identity from the topic, docs/per-service-topics.md). A topic
-        // created a moment ago may still be unknown to the metadata check: retried, idempotent.
-        for (const service of acls.services) {
-          const topics = serviceTopicNames(env.DBBRIDGE_ENV, service);
-          await retryUntil(() => ensureTopics(admin, topics, { requestPartitions: 6, replyPartitions: 24 }), {
-            timeoutMs: 30_000,
-            ...(options.signal ? { signal: options.signal } : {}),
-          });
-        }
-        await createServiceAcls(admin, env.DBBRIDGE_ENV, acls);
+        // The shared topics are off in secured mode unless DBBRIDGE_SHARED_TOPICS says otherwise.
+        if (sharedTopicsInSecuredMode(options.env)) await createBridgeAcls(admin, env.DBBRIDGE_ENV, acls);
+        // Each service's own topics and ACLs (identity from the topic, docs/per-service-topics.md):
+        // the same `addService` as `dbbridge service add`.
+        await createServiceAcls(admin, env.DBBRIDGE_ENV, acls, { requestPartitions: 6, replyPartitions: 24 });
       }
       // A coordinator lookup makes a fresh broker create __consumer_offsets now, so the first consumer
       // group of a test does not wait for it (and kafkajs does not log "coordinator not available").
@@ -383,9 +378,8 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
       ? Object.entries({
           ...secureClientEnv(secure, 'adapter'),
           DBBRIDGE_SERVICES: 'service-a,service-b',
-          // Kept on for the README's walk-through (codegen through the bus as service-a on the shared
-          // topics; their policy allows reads only); secured adapters elsewhere leave them off.
-          DBBRIDGE_SHARED_TOPICS: 'true',
+          // Granted on the shared topics too (explicitly asked for): the adapter consumes them.
+          ...(sharedTopicsInSecuredMode(options.env) ? { DBBRIDGE_SHARED_TOPICS: 'true' } : {}),
           // Each service's role, tables and limits; the roles are the local database's (ensureRoles).
           ...(env.DATABASE_URL === undefined ? { DBBRIDGE_POLICY: state.policyFile } : {}),
         }).map(([k, v]) => `${k}=${v}\n`)

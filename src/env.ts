@@ -124,7 +124,7 @@ export const Env = z.object({
   DBBRIDGE_SHARED_TOPICS: flag
     .optional()
     .describe(
-      "Adapter: also consume the seed's shared request topic. Default: true with KAFKA_SECURITY_PROTOCOL=PLAINTEXT, false otherwise (in secured mode identity comes from per-service topics).",
+      "Adapter: also consume the seed's shared request topic. Default: on with `KAFKA_SECURITY_PROTOCOL=PLAINTEXT`, off with SSL or SASL (secured mode: identity comes from per-service topics); an explicit setting wins.",
     ),
   DBBRIDGE_POLICY: z
     .string()
@@ -196,7 +196,17 @@ export const Env = z.object({
     .describe('Kafka version the local stack fetches from Maven Central.'),
   ...KafkaSecurityEnv.shape,
 });
-export type Env = z.infer<typeof Env>;
+/** The parsed environment; `DBBRIDGE_SHARED_TOPICS` resolved (see `sharedTopicsDefault`). */
+export type Env = Omit<z.infer<typeof Env>, 'DBBRIDGE_SHARED_TOPICS'> & { DBBRIDGE_SHARED_TOPICS: boolean };
+
+/**
+ * Whether the adapter consumes the seed's shared request topic when `DBBRIDGE_SHARED_TOPICS` is
+ * unset: yes on a PLAINTEXT broker (open mode), no with SSL or SASL (secured mode, where only
+ * per-service topics say who sent a request).
+ */
+export function sharedTopicsDefault(protocol: KafkaSecurityEnv['KAFKA_SECURITY_PROTOCOL']): boolean {
+  return protocol === 'PLAINTEXT';
+}
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const parsed = Env.safeParse(source);
@@ -204,7 +214,11 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid environment: ${problems}`);
   }
-  return parsed.data;
+  return {
+    ...parsed.data,
+    DBBRIDGE_SHARED_TOPICS:
+      parsed.data.DBBRIDGE_SHARED_TOPICS ?? sharedTopicsDefault(parsed.data.KAFKA_SECURITY_PROTOCOL),
+  };
 }
 
 /**

@@ -1,7 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { alterUserScramCredentialsV0, Connection, type ConnectionOptions } from '@platformatic/kafka';
+import kafkajs, { type AclEntry, type Admin } from 'kafkajs';
+import { Env, sharedTopicsDefault } from '../../src/env.js';
+import { topicNames } from '../../src/events/topics.js';
+import { platformaticSecurity } from '../../src/transport/client-security.js';
+import type { TopicLayout } from '../../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
+import { addService } from '../../src/transport/service-access.js';
 import { run } from './process.js';
 
 /**
@@ -10,6 +17,16 @@ import { run } from './process.js';
  * created when the storage is formatted, KRaft's StandardAuthorizer with `admin` as the only super
  * user, and ACLs per service. Everything lives in `<stateDir>/kafka-secure/` (keys mode 600).
  */
+
+/**
+ * Whether the secured stack grants the services ACLs on the seed's shared topics: only when
+ * `DBBRIDGE_SHARED_TOPICS` turns them on (in secured mode the adapter leaves them alone by default).
+ */
+export function sharedTopicsInSecuredMode(source: NodeJS.ProcessEnv = process.env): boolean {
+  return (
+    Env.shape.DBBRIDGE_SHARED_TOPICS.parse(source.DBBRIDGE_SHARED_TOPICS) ?? sharedTopicsDefault('SASL_SSL')
+  );
+}
 
 /** Users of the secured stack: the super user, the adapter, and two services. */
 export const SECURE_USERS = ['admin', 'adapter', 'service-a', 'service-b'] as const;
@@ -199,5 +216,140 @@ export function scramFormatArgs(material: SecureMaterial): string[] {
   );
 }
 
-// The ACLs live with the transport (`dbbridge topics create --service S --acls` uses them too).
-export { type BridgeAcls, createBridgeAcls, createServiceAcls } from '../../src/transport/kafka-acls.js';
+// kafkajs (CommonJS) exports these enums on its default export only.
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+
+function entry(
+  principal: string,
+  resourceType: AclEntry['resourceType'],
+  resourceName: string,
+  resourcePatternType: AclEntry['resourcePatternType'],
+  operation: AclEntry['operation'],
+): AclEntry {
+  return {
+    resourceType,
+    resourceName,
+    resourcePatternType,
+    principal: `User:${principal}`,
+    host: '*',
+    operation,
+    permissionType: AclPermissionTypes.ALLOW,
+  };
+}
+
+/** Who may do what on one topic environment's shared topics (issue 9 §1; per-service topics are §2). */
+export interface BridgeAcls {
+  /** Principals (user names) of adapters: READ requests, WRITE replies, READ their group. */
+  readonly adapters: readonly string[];
+  /** Consumer group of the adapters. */
+  readonly adapterGroup: string;
+  /** Principals of services: WRITE requests, READ replies, READ groups prefixed `dbbridge-reply-` (kafkajs reply readers). */
+  readonly services: readonly string[];
+  /** Principals that may read replies (and describe the request topic) but not send requests (e.g. monitoring). Default none. */
+  readonly readers?: readonly string[];
+}
+
+/**
+ * Creates the ACLs of `acls` for the topics of `topicEnv` through `admin` (a super user's
+ * connection). The same grants as `kafka-acls.sh` lines in the README. Idempotent.
+ */
+export async function createBridgeAcls(admin: Admin, topicEnv: string, acls: BridgeAcls): Promise<void> {
+  const topics = topicNames(topicEnv);
+  const { TOPIC, GROUP } = AclResourceTypes;
+  const { LITERAL, PREFIXED } = ResourcePatternTypes;
+  const { READ, WRITE, DELETE, DESCRIBE } = AclOperationTypes;
+  const acl = [
+    ...acls.adapters.flatMap((p) => [
+      entry(p, TOPIC, topics.requested, LITERAL, READ),
+      entry(p, TOPIC, topics.completed, LITERAL, WRITE),
+      entry(p, TOPIC, topics.failed, LITERAL, WRITE),
+      entry(p, TOPIC, topics.deadLettered, LITERAL, WRITE),
+      entry(p, GROUP, acls.adapterGroup, LITERAL, READ),
+    ]),
+    ...acls.services.map((p) => entry(p, TOPIC, topics.requested, LITERAL, WRITE)),
+    // Clients check that the request topic exists when they start (metadata).
+    ...(acls.readers ?? []).map((p) => entry(p, TOPIC, topics.requested, LITERAL, DESCRIBE)),
+    ...[...acls.services, ...(acls.readers ?? [])].flatMap((p) => [
+      entry(p, TOPIC, topics.completed, LITERAL, READ),
+      entry(p, TOPIC, topics.failed, LITERAL, READ),
+      entry(p, GROUP, 'dbbridge-reply-', PREFIXED, READ),
+      entry(p, GROUP, 'dbbridge-reply-', PREFIXED, DELETE),
+    ]),
+  ];
+  await admin.createAcls({ acl });
+}
+
+/**
+ * Each service's own topics and ACLs (issue 9 §2, `docs/per-service-topics.md`), through the same
+ * `addService` as `dbbridge service add`: each service may WRITE only its own request topic and READ
+ * only its own reply topics (and its reply readers' groups, prefix `dbbridge-reply-<service>.`); the
+ * adapters may READ each service's request topic in their group and WRITE its reply and dead-letter
+ * topics (literal ACLs, nothing on a topic no service was added for). Idempotent.
+ */
+export async function createServiceAcls(
+  admin: Admin,
+  topicEnv: string,
+  acls: {
+    readonly adapters: readonly string[];
+    readonly adapterGroup: string;
+    readonly services: readonly string[];
+  },
+  layout: TopicLayout = {},
+): Promise<void> {
+  for (const service of acls.services)
+    await addService(
+      admin,
+      { topicEnv, service, adapters: acls.adapters, adapterGroup: acls.adapterGroup },
+      layout,
+    );
+}
+
+/**
+ * Creates (or updates the password of) SCRAM user `user` on a running broker, SHA-256 and SHA-512,
+ * through the AlterUserScramCredentials API (what `kafka-configs.sh --alter --add-config
+ * 'SCRAM-SHA-512=[password=...]' --entity-type users` sends). `admin`: a super user's security. The
+ * secured stack's own users are created when its storage is formatted; this adds one later (a new
+ * service, e.g. in tests of `dbbridge service add`).
+ */
+export async function addScramUser(
+  bootstrapServers: string,
+  admin: KafkaSecurity,
+  user: string,
+  password: string,
+): Promise<void> {
+  const broker = (bootstrapServers.split(',')[0] as string).trim();
+  const at = broker.lastIndexOf(':');
+  const connection = new Connection(
+    'dbbridge-stack',
+    platformaticSecurity(admin, [broker]) as ConnectionOptions,
+  );
+  try {
+    await connection.connect(broker.slice(0, at), Number(broker.slice(at + 1)));
+    const iterations = 4096;
+    const upsertions = (
+      [
+        ['SCRAM-SHA-256', 1, 'sha256', 32],
+        ['SCRAM-SHA-512', 2, 'sha512', 64],
+      ] as const
+    ).map(([, mechanism, digest, length]) => {
+      const salt = randomBytes(32);
+      // SaltedPassword := Hi(password, salt, i) (RFC 5802), which is PBKDF2 with HMAC of the mechanism's hash.
+      return {
+        name: user,
+        mechanism,
+        iterations,
+        salt,
+        saltedPassword: pbkdf2Sync(password, salt, iterations, length, digest),
+      };
+    });
+    // One mechanism per request: the broker refuses a request that names the same user twice.
+    for (const upsertion of upsertions) {
+      const response = await alterUserScramCredentialsV0.api.async(connection, [], [upsertion]);
+      const failed = response.results.find((r) => r.errorCode !== 0);
+      if (failed)
+        throw new Error(`SCRAM user ${user}: error ${failed.errorCode} ${failed.errorMessage ?? ''}`);
+    }
+  } finally {
+    await connection.close();
+  }
+}

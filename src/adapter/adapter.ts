@@ -207,9 +207,12 @@ export class DatabaseAdapter {
   readonly #idempotency: IdempotencyStore;
   /** False until the idempotency table was found at start (or when turned off). */
   #recording = false;
-  /** Partitions of the reply topics (the smaller count of the two), and when it was last read. */
-  #replyPartitions = 0;
-  #replyPartitionsReadAt = 0;
+  /**
+   * Per route, partitions of its reply topics (the smaller count of the two) and when they were last
+   * read: a service's own reply topics need not have as many as the shared ones.
+   */
+  readonly #replyPartitions = new Map<Route, { count: number; readAt: number }>();
+  readonly #sharedRoute: Route;
   /** The shared check that PostgreSQL answers, while one runs (see `#databaseAnswers`). */
   #probe: Promise<boolean> | undefined;
   #validator: SqlValidator | undefined;
@@ -221,8 +224,8 @@ export class DatabaseAdapter {
   constructor(options: AdapterOptions) {
     this.#options = Object.freeze({ ...options });
     this.#topics = topicNames(options.topicEnv);
-    if (options.sharedTopics ?? true)
-      this.#routes.set(this.#topics.requested, { identity: '', topics: this.#topics });
+    this.#sharedRoute = { identity: '', topics: this.#topics };
+    if (options.sharedTopics ?? true) this.#routes.set(this.#topics.requested, this.#sharedRoute);
     const services = new Set([...(options.services ?? []), ...Object.keys(options.policy?.services ?? {})]);
     for (const service of services) {
       const topics = serviceTopicNames(options.topicEnv ?? 'dev', service);
@@ -403,7 +406,7 @@ export class DatabaseAdapter {
     await transport.connect();
     const routes = [...this.#routes.values()];
     await transport.ping(routes.flatMap((r) => [r.topics.requested, r.topics.completed, r.topics.failed]));
-    await this.#readReplyPartitions();
+    for (const route of routes) await this.#readReplyPartitions(route);
     this.#publisher = transport.publisher({ idempotent: true });
     await transport.ping(routes.map((r) => r.topics.deadLettered)).catch((error) =>
       this.#logger.warn('dead-letter topic not reachable: undecodable messages are logged and skipped', {
@@ -574,7 +577,7 @@ export class DatabaseAdapter {
 
   /** Where a message came from decides who sent it and where its reply goes. */
   #routeOf(message: IncomingMessage): Route {
-    return this.#routes.get(message.topic) ?? { identity: '', topics: this.#topics };
+    return this.#routes.get(message.topic) ?? this.#sharedRoute;
   }
 
   async #answer(message: IncomingMessage, outcome: Outcome): Promise<boolean> {
@@ -626,11 +629,11 @@ export class DatabaseAdapter {
     // Checked without an await when the partition is known: requests that arrive together must reach
     // the executor in the same turn of the event loop to be pipelined together.
     const rp = request.reply_partition;
-    if (rp !== undefined && rp >= this.#replyPartitions && !(await this.#hasReplyPartition(rp))) {
+    if (rp !== undefined && rp >= this.#replyCount(route) && !(await this.#hasReplyPartition(route, rp))) {
       // Not taken modulo (that would land on another client's partition): refused, keyed by correlation id.
       const { reply_partition: _, ...keyed } = request;
       const failure = validationError(
-        `reply_partition ${request.reply_partition} does not exist: the reply topics have ${this.#replyPartitions} partitions`,
+        `reply_partition ${request.reply_partition} does not exist: the reply topics have ${this.#replyCount(route)} partitions`,
       ).failure;
       return this.#publish(keyed, { kind: 'failed', failure }, route);
     }
@@ -661,23 +664,26 @@ export class DatabaseAdapter {
     return this.#publish(request, reply, route);
   }
 
-  async #readReplyPartitions(): Promise<void> {
-    this.#replyPartitionsReadAt = Date.now();
-    this.#replyPartitions = await this.#options.transport.partitionCount([
-      this.#topics.completed,
-      this.#topics.failed,
-    ]);
+  async #readReplyPartitions(route: Route): Promise<void> {
+    const known = this.#replyPartitions.get(route);
+    this.#replyPartitions.set(route, { count: known?.count ?? 0, readAt: Date.now() });
+    const count = await this.#options.transport.partitionCount([route.topics.completed, route.topics.failed]);
+    this.#replyPartitions.set(route, { count, readAt: Date.now() });
   }
 
-  /** The reply topics have this partition (partitions may be added: re-read at most every 5 s). */
-  async #hasReplyPartition(partition: number): Promise<boolean> {
-    if (partition < this.#replyPartitions) return true;
-    if (Date.now() - this.#replyPartitionsReadAt >= 5000) {
-      await this.#readReplyPartitions().catch((error) =>
-        this.#logger.warn('reply topic metadata unavailable', { error }),
+  #replyCount(route: Route): number {
+    return this.#replyPartitions.get(route)?.count ?? 0;
+  }
+
+  /** The route's reply topics have this partition (partitions may be added: re-read at most every 5 s). */
+  async #hasReplyPartition(route: Route, partition: number): Promise<boolean> {
+    if (partition < this.#replyCount(route)) return true;
+    if (Date.now() - (this.#replyPartitions.get(route)?.readAt ?? 0) >= 5000) {
+      await this.#readReplyPartitions(route).catch((error) =>
+        this.#logger.warn('reply topic metadata unavailable', { topic: route.topics.completed, error }),
       );
     }
-    return partition < this.#replyPartitions;
+    return partition < this.#replyCount(route);
   }
 
   /**
@@ -1167,7 +1173,7 @@ export class DatabaseAdapter {
     // Only a partition the reply topics have; otherwise the reply is keyed by correlation id.
     const rp = fields.reply_partition;
     const replyPartition =
-      typeof rp === 'number' && Number.isInteger(rp) && rp >= 0 && rp < this.#replyPartitions
+      typeof rp === 'number' && Number.isInteger(rp) && rp >= 0 && rp < this.#replyCount(route)
         ? rp
         : undefined;
     const eventId = short(fields.event_id);

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { assertNodeVersion, type Env, kafkaSecurityFromEnv, readEnvWithStack } from '../env.js';
+import { ConfigurationError } from '../errors.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
 import { describeSecurity } from '../transport/security.js';
@@ -30,6 +31,15 @@ export function adapterFromEnv(
       services: Object.keys(policy.services),
     });
   }
+  if (
+    !env.DBBRIDGE_SHARED_TOPICS &&
+    env.DBBRIDGE_SERVICES.length === 0 &&
+    Object.keys(policy?.services ?? {}).length === 0
+  ) {
+    throw new ConfigurationError(
+      `the adapter would consume no topic: the shared topics are off (${env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT' ? 'DBBRIDGE_SHARED_TOPICS=false' : `secured mode, KAFKA_SECURITY_PROTOCOL=${env.KAFKA_SECURITY_PROTOCOL}`}) and neither DBBRIDGE_SERVICES nor DBBRIDGE_POLICY names a service: name them (\`dbbridge service add <name>\` creates a service's topics and ACLs), or set DBBRIDGE_SHARED_TOPICS=true`,
+    );
+  }
   const security = kafkaSecurityFromEnv(env);
   logger.info('kafka security', { security: describeSecurity(security) });
   const transport = createTransport(env.DBBRIDGE_TRANSPORT, {
@@ -45,7 +55,7 @@ export function adapterFromEnv(
     groupId: env.DBBRIDGE_ADAPTER_GROUP,
     services: env.DBBRIDGE_SERVICES,
     // Secured mode: services are known by their own topics; the shared ones only when asked for.
-    sharedTopics: env.DBBRIDGE_SHARED_TOPICS ?? env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT',
+    sharedTopics: env.DBBRIDGE_SHARED_TOPICS,
     ...(policy ? { policy } : {}),
     poolMax: env.DBBRIDGE_POOL_MAX,
     pipelineDepth: env.DBBRIDGE_PIPELINE_DEPTH,

@@ -7,8 +7,16 @@ import type { OperationType } from '../events/request.js';
 import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { kafkajsSecurity } from '../transport/client-security.js';
 import { createTransport } from '../transport/create-transport.js';
-import { createServiceAcls } from '../transport/kafka-acls.js';
 import { ensureTopics } from '../transport/kafka-admin.js';
+import {
+  addService,
+  kafkaAclsLines,
+  kafkaErrorTypes,
+  kafkaTopicsLines,
+  listServices,
+  type ServiceAccess,
+  serviceGrants,
+} from '../transport/service-access.js';
 import { cell, formatTable } from './table.js';
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
@@ -161,69 +169,141 @@ export interface TopicsArgs {
   readonly replyPartitions: number;
   readonly replicationFactor: number;
   readonly minInsyncReplicas?: number;
-  /** Services whose own topics to create (`--service`, repeatable) instead of the shared ones. */
-  readonly services?: readonly string[];
-  /** With `services`: also their ACLs, and the adapter's (`--acls`; needs a super user's credentials). */
-  readonly acls?: { readonly adapter: string };
 }
 
-/**
- * `dbbridge topics create`: the topics of the environment (with the dead-letter topic), or with
- * `--service S` that service's own (and with `--acls` the ACLs that make the topic name its sender),
- * for a real cluster. Connects with the `KAFKA_SECURITY_*` / `KAFKA_SASL_*` / `KAFKA_SSL_*` settings.
- */
-export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Promise<number> {
-  const admin = new Kafka({
+/** A kafkajs admin client with the environment's `KAFKA_*` security (an operator's credentials). */
+function adminClient(env: EnvValues) {
+  return new Kafka({
     clientId: 'dbbridge-cli',
     brokers: servers(env).split(','),
     logLevel: logLevel.NOTHING,
     ...kafkajsSecurity(kafkaSecurityFromEnv(env)),
   }).admin();
+}
+
+/** `dbbridge topics create`: the topics of the environment (with the dead-letter topic), for a real cluster. */
+export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Promise<number> {
+  const admin = adminClient(env);
   await admin.connect();
   try {
-    const services = args.services ?? [];
-    const sets =
-      services.length === 0
-        ? [topicNames(env.DBBRIDGE_ENV)]
-        : services.map((service) => serviceTopicNames(env.DBBRIDGE_ENV, service));
-    const names = sets.flatMap((topics) => Object.values(topics));
-    io.err(
-      `creating the topics of '${env.DBBRIDGE_ENV}'${services.length > 0 ? ` for ${services.join(', ')}` : ''} (missing ones only)...`,
-    );
-    for (const topics of sets) {
-      // A topic created a moment ago may still be unknown to the broker answering the metadata check.
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        try {
-          await ensureTopics(admin, topics, args);
-          break;
-        } catch (error) {
-          if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline)
-            throw error;
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-    }
-    const metadata = await admin.fetchTopicMetadata({ topics: names });
+    const topics = topicNames(env.DBBRIDGE_ENV);
+    io.err(`creating the topics of '${env.DBBRIDGE_ENV}' (missing ones only)...`);
+    await ensureTopics(admin, topics, args);
+    const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) });
     for (const t of metadata.topics) {
       const replicas = t.partitions[0]?.replicas.length ?? 0;
       io.out(`${t.name}: ${t.partitions.length} partitions, replication factor ${replicas}`);
     }
-    if (args.acls !== undefined && services.length > 0) {
-      const adapterGroup = env.DBBRIDGE_ADAPTER_GROUP;
-      await createServiceAcls(admin, env.DBBRIDGE_ENV, {
-        adapters: [args.acls.adapter],
-        adapterGroup,
-        services,
-      });
-      for (const service of services)
-        io.out(
-          `ACLs: User:${service} writes ${serviceTopicNames(env.DBBRIDGE_ENV, service).requested} and reads its replies (groups dbbridge-reply-${service}.*)`,
-        );
-      io.out(
-        `ACLs: User:${args.acls.adapter} reads the environment's request topics in group ${adapterGroup} and writes its reply topics`,
-      );
+    return 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface ServiceAddArgs {
+  readonly service: string;
+  /** Principals of the adapters (`--adapter`, repeatable). Default `adapter`. */
+  readonly adapters: readonly string[];
+  /** The adapters' group; default `DBBRIDGE_ADAPTER_GROUP`. */
+  readonly adapterGroup?: string;
+  readonly requestPartitions: number;
+  readonly replyPartitions: number;
+  readonly replicationFactor: number;
+  readonly minInsyncReplicas?: number;
+  /** Print the `kafka-topics.sh` and `kafka-acls.sh` lines instead of connecting. */
+  readonly dryRun: boolean;
+}
+
+/**
+ * `dbbridge service add <name>`: a service's own topics and ACLs on a (secured) cluster, missing
+ * ones only; `--dry-run` prints the equivalent shell lines. Returns 2 for a bad name or option.
+ */
+export async function serviceAdd(env: EnvValues, args: ServiceAddArgs, io: Io): Promise<number> {
+  const access: ServiceAccess = {
+    topicEnv: env.DBBRIDGE_ENV,
+    service: args.service,
+    adapters: args.adapters,
+    adapterGroup: args.adapterGroup ?? env.DBBRIDGE_ADAPTER_GROUP,
+  };
+  const layout = {
+    requestPartitions: args.requestPartitions,
+    replyPartitions: args.replyPartitions,
+    replicationFactor: args.replicationFactor,
+    ...(args.minInsyncReplicas === undefined ? {} : { minInsyncReplicas: args.minInsyncReplicas }),
+  };
+  for (const [name, value, min] of [
+    ['--request-partitions', layout.requestPartitions, 1],
+    ['--reply-partitions', layout.replyPartitions, 1],
+    ['--replication-factor', layout.replicationFactor, 1],
+    ['--min-insync-replicas', layout.minInsyncReplicas ?? 1, 1],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min || value > 100_000) {
+      io.err(`${name} must be a whole number from ${min}`);
+      return 2;
     }
+  }
+  let grants: ReturnType<typeof serviceGrants>;
+  try {
+    grants = serviceGrants(access);
+  } catch (error) {
+    io.err((error as Error).message);
+    return 2;
+  }
+  if (args.dryRun) {
+    const bootstrap = env.KAFKA_BOOTSTRAP_SERVERS ?? '$B';
+    io.out(`# service ${access.service}: topics (dbbridge service add creates only the missing ones)`);
+    for (const line of kafkaTopicsLines(serviceTopicNames(access.topicEnv, access.service), layout, {
+      bootstrap,
+    }))
+      io.out(line);
+    io.out(`# ACLs: ${access.service} writes its requests and reads its replies; the adapters the reverse`);
+    for (const line of kafkaAclsLines(grants, { bootstrap })) io.out(line);
+    return 0;
+  }
+  const admin = adminClient(env);
+  try {
+    await admin.connect();
+    const report = await addService(admin, access, layout).catch((error: unknown) => {
+      throw adminRefusal(error, env);
+    });
+    for (const topic of report.topicsCreated) io.out(`created ${topic}`);
+    for (const topic of report.topicsExisting) io.out(`exists  ${topic}`);
+    if (!report.authorizer)
+      io.out('ACLs: none (the cluster has no authorizer: every client may use every topic)');
+    else
+      io.out(
+        `ACLs: ${report.aclsCreated} created, ${report.aclsExisting} already there (principal User:${access.service}; adapters ${access.adapters.map((a) => `User:${a}`).join(', ')}, group ${access.adapterGroup})`,
+      );
+    io.err(
+      `the adapters consume the new request topic once DBBRIDGE_SERVICES names ${access.service} (restart them); the service sends with ownTopics: true as user ${access.service}`,
+    );
+    return 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A kafkajs admin failure with the broker's reasons (`createTopics` reports them per topic) and, for a
+ * refusal, who may do it.
+ */
+function adminRefusal(error: unknown, env: EnvValues): Error {
+  const e = error as { message?: string };
+  const reasons = kafkaErrorTypes(error);
+  const refused = reasons.some((r) => r.endsWith('AUTHORIZATION_FAILED'));
+  const who = env.KAFKA_SASL_USERNAME ? `user ${env.KAFKA_SASL_USERNAME}` : 'this connection';
+  return new Error(
+    `${e.message ?? String(error)}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}${refused ? `: ${who} may not create topics or ACLs; use a super user's KAFKA_SASL_* (or grant CREATE and ALTER on the cluster)` : ''}`,
+    { cause: error },
+  );
+}
+
+/** `dbbridge service list`: the services whose request topic exists in `DBBRIDGE_ENV`. */
+export async function serviceList(env: EnvValues, io: Io): Promise<number> {
+  const admin = adminClient(env);
+  await admin.connect();
+  try {
+    for (const service of await listServices(admin, env.DBBRIDGE_ENV)) io.out(service);
     return 0;
   } finally {
     await admin.disconnect();

@@ -6,7 +6,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Env, readEnvWithStack } from '../env.js';
-import { createTopics, environmentHelp, health, type Io, query, reportError, tail } from './commands.js';
+import {
+  createTopics,
+  environmentHelp,
+  health,
+  type Io,
+  query,
+  reportError,
+  serviceAdd,
+  serviceList,
+  tail,
+} from './commands.js';
 
 const USAGE = `dbbridge: typed PostgreSQL access over Kafka
 
@@ -17,15 +27,23 @@ Usage:
   dbbridge health                             broker, adapter round trip, database
   dbbridge topics create [--request-partitions 12] [--reply-partitions 24]
                          [--replication-factor 1] [--min-insync-replicas N]
-                         [--service S ... [--acls [--adapter adapter]]]
-                                              the shared topics, or a service's own (and its ACLs)
+  dbbridge service add <name> [--adapter adapter] [--adapter-group G] [--request-partitions 6]
+                         [--reply-partitions 24] [--replication-factor 1] [--min-insync-replicas N]
+                         [--dry-run]
+                                              a service's own topics and ACLs on a secured cluster
+                                              (idempotent; --dry-run prints kafka-topics.sh/kafka-acls.sh lines)
+  dbbridge service list                       services with their own request topic in DBBRIDGE_ENV
   dbbridge tail [--json]                      follow requests and replies, matched, with timings
   dbbridge stack up|down|status               the local stack (in the dbbridge repository)
   dbbridge migrate                            apply the schema migrations (in the dbbridge repository)
   dbbridge codegen [--via-bus] [--verify]     regenerate the table types (in the dbbridge repository)
 
 Kafka's address and the topic environment come from KAFKA_BOOTSTRAP_SERVERS and DBBRIDGE_ENV, or from
-<DBBRIDGE_STATE_DIR>/stack.env of a local stack.`;
+<DBBRIDGE_STATE_DIR>/stack.env of a local stack; a secured cluster's credentials from KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_* and KAFKA_SSL_* (\`service add\` needs a super user's, or CREATE and ALTER on the cluster).`;
+
+const SERVICE_USAGE =
+  'usage: dbbridge service add <name> [--adapter P]... [--adapter-group G] [--request-partitions N] [--reply-partitions N] [--replication-factor N] [--min-insync-replicas N] [--dry-run] | dbbridge service list';
 
 const io: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -117,15 +135,11 @@ async function run(argv: string[]): Promise<number | undefined> {
           'reply-partitions': { type: 'string', default: '24' },
           'replication-factor': { type: 'string', default: '1' },
           'min-insync-replicas': { type: 'string' },
-          service: { type: 'string', multiple: true },
-          acls: { type: 'boolean', default: false },
-          adapter: { type: 'string', default: 'adapter' },
         },
       });
-      const services = values.service ?? [];
-      if (positionals[0] !== 'create' || (values.acls && services.length === 0)) {
+      if (positionals[0] !== 'create') {
         io.err(
-          'usage: dbbridge topics create [--request-partitions N] [--reply-partitions N] [--replication-factor N] [--min-insync-replicas N] [--service S ... [--acls [--adapter NAME]]]',
+          'usage: dbbridge topics create [--request-partitions N] [--reply-partitions N] [--replication-factor N] [--min-insync-replicas N]',
         );
         return 2;
       }
@@ -137,8 +151,47 @@ async function run(argv: string[]): Promise<number | undefined> {
           replyPartitions: Number(values['reply-partitions']),
           replicationFactor: Number(values['replication-factor']),
           ...(isr ? { minInsyncReplicas: Number(isr) } : {}),
-          ...(services.length > 0 ? { services } : {}),
-          ...(values.acls ? { acls: { adapter: values.adapter } } : {}),
+        },
+        io,
+      );
+    }
+    case 'service': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          adapter: { type: 'string', multiple: true },
+          'adapter-group': { type: 'string' },
+          'request-partitions': { type: 'string', default: '6' },
+          'reply-partitions': { type: 'string', default: '24' },
+          'replication-factor': { type: 'string', default: '1' },
+          'min-insync-replicas': { type: 'string' },
+          'dry-run': { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+      });
+      if (values.help) {
+        io.out(SERVICE_USAGE);
+        return 0;
+      }
+      if (positionals[0] === 'list' && positionals.length === 1) return serviceList(readEnvWithStack(), io);
+      if (positionals[0] !== 'add' || positionals.length !== 2) {
+        io.err(SERVICE_USAGE);
+        return 2;
+      }
+      const isr = values['min-insync-replicas'];
+      const group = values['adapter-group'];
+      return serviceAdd(
+        readEnvWithStack(),
+        {
+          service: positionals[1] as string,
+          adapters: values.adapter ?? ['adapter'],
+          ...(group === undefined ? {} : { adapterGroup: group }),
+          requestPartitions: Number(values['request-partitions']),
+          replyPartitions: Number(values['reply-partitions']),
+          replicationFactor: Number(values['replication-factor']),
+          ...(isr === undefined ? {} : { minInsyncReplicas: Number(isr) }),
+          dryRun: values['dry-run'],
         },
         io,
       );

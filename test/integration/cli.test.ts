@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Env } from '../../src/env.js';
-import { topicNames } from '../../src/events/topics.js';
+import { serviceTopicNames, topicNames } from '../../src/events/topics.js';
 import {
   createTopics,
   kafkaAdmin,
@@ -190,6 +190,46 @@ describe('dbbridge tail', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+});
+
+describe('dbbridge service', () => {
+  it("add creates a service's topics (no ACLs on an open broker), list names it, a second add creates nothing", async () => {
+    const fresh = uniqueEnv('cli-service');
+    const add = ['service', 'add', 'svc-cli', '--request-partitions', '2', '--reply-partitions', '3'];
+    const first = await dbbridge(add, cliEnv(fresh));
+    expect(first.code, first.stderr).toBe(0);
+    const names = serviceTopicNames(fresh, 'svc-cli');
+    expect(first.stdout).toContain(`created ${names.requested}`);
+    expect(first.stdout).toContain('ACLs: none (the cluster has no authorizer');
+    const again = await dbbridge(add, cliEnv(fresh));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('created ');
+    expect(again.stdout.match(/^exists {2}/gm)).toHaveLength(4);
+    const list = await dbbridge(['service', 'list'], cliEnv(fresh));
+    expect(list.stdout.trim()).toBe('svc-cli');
+    const admin = kafkaAdmin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [names.requested, names.completed] });
+      expect(Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]))).toEqual({
+        [names.requested]: 2,
+        [names.completed]: 3,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('--dry-run prints kafka-topics.sh and kafka-acls.sh lines; a missing name is a usage error', async () => {
+    const dry = await dbbridge(['service', 'add', 'billing', '--dry-run', '--adapter', 'db-adapter']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.match(/^kafka-topics\.sh /gm)).toHaveLength(4);
+    expect(dry.stdout.match(/^kafka-acls\.sh /gm)).toHaveLength(9);
+    expect(dry.stdout).toContain('--allow-principal User:db-adapter --operation Read --topic');
+    const usage = await dbbridge(['service', 'add']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('usage: dbbridge service add <name>');
   });
 });
 

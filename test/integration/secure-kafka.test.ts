@@ -5,10 +5,7 @@
  * throw-away broker of this file's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryUntil } from '../../scripts/stack/process.js';
-import { createBridgeAcls, createServiceAcls, secureClientEnv } from '../../scripts/stack/secure.js';
-import { createTopics as createTopicsCommand } from '../../src/cli/commands.js';
-import { readEnv } from '../../src/env.js';
+import { createBridgeAcls, createServiceAcls } from '../../scripts/stack/secure.js';
 import { serviceTopicNames } from '../../src/events/topics.js';
 import {
   DatabaseError,
@@ -21,7 +18,6 @@ import {
   TRANSPORT_KINDS,
   type TransportKind,
 } from '../../src/transport/create-transport.js';
-import { ensureTopics } from '../../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../../src/transport/security.js';
 import { createTopics, kafkaAdmin, type RunningAdapter, startAdapter, uniqueEnv } from '../helpers/bridge.js';
 import { startThrowawayKafka, type ThrowawayKafka } from '../helpers/stack.js';
@@ -47,20 +43,19 @@ beforeAll(async () => {
         readers: ['service-b'],
       });
     }
-    // Per-service topics (issue 9 §2): each service's own request and reply topics.
-    // A topic created a moment ago may still be unknown to the metadata check: retried, idempotent.
-    for (const service of ['service-a', 'service-b'])
-      await retryUntil(
-        () =>
-          ensureTopics(acl, serviceTopicNames(env, service), { requestPartitions: 2, replyPartitions: 4 }),
-        { timeoutMs: 30_000 },
-      );
+    // Per-service topics (issue 9 §2): each service's own request and reply topics and ACLs, as
+    // `dbbridge service add` makes them (topics created on a busy broker are retried until known).
     for (const kind of TRANSPORT_KINDS) {
-      await createServiceAcls(acl, env, {
-        adapters: ['adapter'],
-        adapterGroup: `adapter-${env}-services-${kind}`,
-        services: ['service-a', 'service-b'],
-      });
+      await createServiceAcls(
+        acl,
+        env,
+        {
+          adapters: ['adapter'],
+          adapterGroup: `adapter-${env}-services-${kind}`,
+          services: ['service-a', 'service-b'],
+        },
+        { requestPartitions: 2, replyPartitions: 4 },
+      );
     }
   } finally {
     await acl.disconnect();
@@ -225,59 +220,6 @@ describe.each(TRANSPORT_KINDS)('per-service topics on the secured broker (%s tra
       }
     });
   });
-
-  it("one command creates a new service's topics and ACLs (dbbridge topics create --service S --acls)", async () => {
-    const fresh = uniqueEnv(`cli-acls-${kind}`);
-    const material = kafka.material;
-    if (material === undefined) throw new Error('secured broker without material');
-    const out: string[] = [];
-    const code = await createTopicsCommand(
-      readEnv({
-        KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrapServers,
-        DBBRIDGE_ENV: fresh,
-        ...secureClientEnv(material, 'admin'),
-      }),
-      {
-        requestPartitions: 2,
-        replyPartitions: 4,
-        replicationFactor: 1,
-        services: ['service-a'],
-        acls: { adapter: 'adapter' },
-      },
-      { out: (line) => out.push(line), err: () => {} },
-    );
-    expect(code).toBe(0);
-    const own = serviceTopicNames(fresh, 'service-a');
-    expect(out.join('\n')).toContain(`${own.requested}: 2 partitions`);
-    // service-a may write its new request topic and read its replies; service-b may not write it.
-    await asServiceA(async (transport) => {
-      const publisher = transport.publisher();
-      try {
-        await publisher.publish(own.requested, { key: 'k', value: '{}' });
-      } finally {
-        await publisher.close().catch(() => {});
-      }
-      const replies = await transport.openReplyChannel({
-        topics: [own.completed, own.failed],
-        onMessage: () => {},
-      });
-      await replies.close();
-    });
-    const b = createTransport(kind, {
-      brokers: [kafka.bootstrapServers],
-      clientId: `service-b-${kind}`,
-      security: kafka.security('service-b'),
-    });
-    try {
-      await b.connect();
-      const publisher = b.publisher();
-      const error = await refusal(publisher.publish(own.requested, { key: 'k', value: '{}' }));
-      expect(error.refusal).toBe('TOPIC_AUTHORIZATION_FAILED');
-      await publisher.close().catch(() => {});
-    } finally {
-      await b.close();
-    }
-  }, 90_000);
 
   it("service A may read its own reply topics, not B's", async () => {
     await asServiceA(async (transport) => {
