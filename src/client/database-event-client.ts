@@ -515,8 +515,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     traceparent: string | undefined,
     idempotencyKey: string | undefined,
   ): Promise<QueryResult<R>> {
-    const breaker = this.#breaker;
-    if (breaker && !breaker.tryAcquire()) {
+    const permit = this.#breaker?.acquire();
+    if (this.#breaker && !permit) {
       throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', {
         correlationId,
         executed: false,
@@ -546,18 +546,18 @@ export class DatabaseEventClient implements AsyncDisposable {
         },
       });
     } catch (error) {
-      // Not sent (Kafka known down): the breaker learns nothing it would not refuse itself.
-      if (error instanceof BrokerUnavailableError) breaker?.cancel();
-      else if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
-      else breaker?.success();
+      // No reply at all (a timeout, Kafka down, an abort) says nothing about the database: an adapter
+      // that died or is rejoining its group leaves the request in the topic for the next owner of its
+      // partition. Only an adapter's coded report that PostgreSQL is unreachable counts (below).
+      permit?.cancel();
       throw error;
     }
     if (reply.event_type === 'DATABASE_QUERY_FAILED') {
       const p = reply.payload;
       const infrastructure =
         p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
-      if (infrastructure) breaker?.failure();
-      else breaker?.success();
+      if (infrastructure) permit?.failure();
+      else permit?.success();
       if (p.error_code === 'TIMEOUT_ERROR') {
         throw new TimeoutError(payload.options?.timeout_ms ?? timeoutMs, {
           fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
@@ -576,7 +576,7 @@ export class DatabaseEventClient implements AsyncDisposable {
         { retryable: p.retryable ?? infrastructure },
       );
     }
-    breaker?.success();
+    permit?.success();
     const p = reply.payload;
     const fields = p.columns ?? [];
     const textRows =

@@ -60,3 +60,74 @@ describe('CircuitBreaker', () => {
     expect(states).toEqual(['OPEN', 'HALF_OPEN', 'OPEN', 'HALF_OPEN', 'CLOSED']);
   });
 });
+
+describe('CircuitBreaker with permits (the client)', () => {
+  it('probes early, doubles the wait after each failed probe up to resetTimeoutMs, closes on a successful probe', () => {
+    const c = clock();
+    const b = new CircuitBreaker({
+      failureThreshold: 2,
+      probeAfterMs: 1000,
+      resetTimeoutMs: 5000,
+      now: c.now,
+    });
+    b.acquire()?.failure();
+    b.acquire()?.failure();
+    expect(b.state).toBe('OPEN');
+    expect(b.retryAfterMs).toBe(1000);
+    c.advance(999);
+    expect(b.acquire()).toBeUndefined();
+    c.advance(1);
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const probe = b.acquire();
+      expect(probe).toBeDefined();
+      expect(b.acquire()).toBeUndefined(); // one probe at a time
+      probe?.failure();
+      waits.push(b.retryAfterMs);
+      c.advance(b.retryAfterMs);
+    }
+    expect(waits).toEqual([2000, 4000, 5000, 5000]);
+    const probe = b.acquire();
+    probe?.success();
+    expect(b.state).toBe('CLOSED');
+    // The next opening starts from the short wait again.
+    b.acquire()?.failure();
+    b.acquire()?.failure();
+    expect(b.retryAfterMs).toBe(1000);
+  });
+
+  it('a late success of a call admitted before the breaker opened does not close it', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ failureThreshold: 2, probeAfterMs: 1000, now: c.now });
+    const early = b.acquire();
+    b.acquire()?.failure();
+    b.acquire()?.failure();
+    expect(b.state).toBe('OPEN');
+    early?.success();
+    expect(b.state).toBe('OPEN');
+    c.advance(1000);
+    expect(b.state).toBe('HALF_OPEN');
+    // ... nor does a late failure re-open it for longer, or take the probe's place.
+    const probe = b.acquire();
+    early?.failure();
+    expect(b.acquire()).toBeUndefined();
+    probe?.success();
+    expect(b.state).toBe('CLOSED');
+  });
+
+  it('a cancelled probe frees the slot without deciding anything; a permit reports once', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ failureThreshold: 1, probeAfterMs: 500, resetTimeoutMs: 500, now: c.now });
+    b.acquire()?.failure();
+    c.advance(500);
+    const probe = b.acquire();
+    probe?.cancel();
+    probe?.failure(); // ignored: already reported
+    expect(b.state).toBe('HALF_OPEN');
+    const next = b.acquire();
+    expect(next).toBeDefined();
+    next?.success();
+    next?.failure();
+    expect(b.state).toBe('CLOSED');
+  });
+});
