@@ -29,6 +29,7 @@ import {
   type RecordedReply,
   requestDigest,
 } from './idempotency.js';
+import { OffsetSeeder } from './offset-seeding.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { Semaphore } from './semaphore.js';
@@ -93,6 +94,11 @@ export interface AdapterOptions extends ExecutorOptions {
    * after a write committed and before its reply is published.
    */
   readonly failpoint?: 'after-commit-before-reply';
+  /**
+   * Kafka `group.instance.id` of this adapter (static membership, `DBBRIDGE_INSTANCE_ID`): restarted
+   * with the same id, it takes its partitions back at once. Unique per live adapter. Default none.
+   */
+  readonly groupInstanceId?: string;
   readonly logger?: Logger;
 }
 
@@ -161,6 +167,7 @@ export class DatabaseAdapter {
   readonly #catalog: Catalog;
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
+  #seeder: OffsetSeeder | undefined;
   readonly #slots: Semaphore;
   readonly #transactions: Transactions;
   readonly #sessionGuard: SessionGuard;
@@ -308,14 +315,25 @@ export class DatabaseAdapter {
     await this.#readReplyPartitions();
     this.#publisher = transport.publisher({ idempotent: true });
     const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
+    const seeder = new OffsetSeeder({
+      endOffsets: (topic) => transport.endOffsets(topic),
+      logger: this.#logger,
+    });
+    this.#seeder = seeder;
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
       topic: first,
       ...(extraTopics.length > 0 ? { extraTopics } : {}),
       onBatch: (batch) => this.#onBatch(batch),
       partitionsConsumedConcurrently: 4,
-      onPartitionsRevoked: (partitions) => this.#tracker.forget(partitions),
+      onPartitionsRevoked: (partitions) => {
+        this.#tracker.forget(partitions);
+        seeder.forget(partitions);
+      },
+      onPartitionsAssigned: (partitions) => seeder.assigned(partitions),
+      ...(this.#options.groupInstanceId ? { groupInstanceId: this.#options.groupInstanceId } : {}),
     });
+    seeder.attach(this.#consumer);
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
     this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
   }
@@ -343,6 +361,8 @@ export class DatabaseAdapter {
   }
 
   async #onBatch(batch: GroupBatch): Promise<void> {
+    // A partition the group never committed is served only once its position is committed.
+    await this.#seeder?.ready(batch.topic, batch.partition, batch.messages[0]?.offset);
     for (const message of batch.messages) {
       if (this.#stopping || !batch.isActive()) return;
       const arrivedAt = performance.now();
