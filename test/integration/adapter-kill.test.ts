@@ -37,6 +37,8 @@ const SERVED_BETWEEN_KILLS = 50;
 /** Calls in flight once the load runs smoothly again (at 100/s a call takes a few ms). */
 const SETTLED_IN_FLIGHT = 20;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Both transports' group session timeout. */
+const SESSION_TIMEOUT_MS = 10_000;
 const MAX_RETRIES = 3;
 /** A call's whole budget: every attempt's timeout plus the longest backoffs (1, 2, 4 s + 20 %). */
 const CALL_BUDGET_MS = (MAX_RETRIES + 1) * REQUEST_TIMEOUT_MS + 1.2 * (1000 + 2000 + 4000);
@@ -92,7 +94,13 @@ async function spawn(env: string, extraEnv: Record<string, string>): Promise<Ada
 async function run(
   name: string,
   adapters: number,
-  options: { idempotentWrites: boolean; adapterEnv?: Record<string, string> },
+  options: {
+    idempotentWrites: boolean;
+    adapterEnv?: Record<string, string>;
+    /** Kills (default 5) and whether each killed adapter is restarted at once (default true). */
+    kills?: number;
+    restart?: boolean;
+  },
 ): Promise<RunResult> {
   const env = uniqueEnv(`kill-${name}`);
   await createTopics(env);
@@ -172,7 +180,7 @@ async function run(
       await Promise.all(pending);
     })();
 
-    for (let k = 0; k < KILLS; k++) {
+    for (let k = 0; k < (options.kills ?? KILLS); k++) {
       // After the replacement is up, wait until the backlog of the outage is answered as well, so
       // each kill is measured on its own.
       const servedFrom = successes;
@@ -182,6 +190,8 @@ async function run(
       victim.child.kill('SIGKILL');
       kills.push(kill);
       logs += victim.logs();
+      children.delete(victim);
+      if (options.restart === false) continue;
       running.push(await spawnOne());
       kill.readyAt = performance.now();
     }
@@ -256,7 +266,7 @@ function figures(name: string, result: RunResult) {
   const lost = acknowledged.filter((c) => !result.rows.has(c.marker)).length;
   const gaps = gapsPerKill(result);
   const recovery = recoveryPerKill(result);
-  const restarts = result.kills.map((k) => k.readyAt - k.at);
+  const restarts = result.kills.filter((k) => k.readyAt > 0).map((k) => k.readyAt - k.at);
   const longestCall = Math.max(
     ...result.calls.map((c) => (c.endedAt ?? Number.POSITIVE_INFINITY) - c.startedAt),
   );
@@ -352,6 +362,22 @@ describe(`adapters SIGKILLed under write load (${transportKind()})`, () => {
     expect(f.duplicates).toBe(0);
     expect(f.lost).toBe(0);
     for (const gap of f.gaps) expect(gap).toBeLessThanOrEqual(10_000);
+  }, 300_000);
+
+  it('two adapters, one killed and not restarted: the other takes its partitions over after the session timeout', async () => {
+    const result = await run('takeover', 2, { idempotentWrites: true, kills: 1, restart: false });
+    const f = figures('takeover', result);
+    expect(result.kills).toHaveLength(1);
+    expectEveryCallSettledOnceInTime(result);
+    expect(result.calls.filter((c) => c.outcome !== 'ok').map((c) => c.outcome)).toEqual([]);
+    expect(result.rows.size).toBe(result.calls.length);
+    expect(f.duplicates).toBe(0);
+    // The survivor keeps answering its own partitions throughout ...
+    for (const gap of f.gaps) expect(gap).toBeLessThanOrEqual(10_000);
+    // ... and the dead one's once its session (10 s) expired: a call sent at the kill is answered
+    // then, or after its own timeout (10 s) and the client's retry under the same key.
+    for (const recovery of recoveryPerKill(result))
+      expect(recovery).toBeLessThanOrEqual(SESSION_TIMEOUT_MS + REQUEST_TIMEOUT_MS + 1200 + SLACK_MS);
   }, 300_000);
 
   it('a partition never committed: a request sent while its only adapter is dead is answered after the restart', async () => {
