@@ -543,7 +543,12 @@ export class DatabaseAdapter {
       });
     }
     const executeStart = performance.now();
-    const reply = await this.#execute(request, route, outcome.traceparent);
+    const squeezed = this.#squeezed(request);
+    let reply = await this.#execute(request, route, outcome.traceparent);
+    // Cancelled with only the rest of a budget spent waiting (in the topic while its partition had no
+    // adapter, or in the queue): a repeat with a fresh deadline may well succeed.
+    if (squeezed && reply.kind === 'failed' && reply.failure.code === 'TIMEOUT_ERROR')
+      reply = { ...reply, failure: { ...reply.failure, retryable: true } };
     if (
       this.#options.failpoint === 'after-commit-before-reply' &&
       reply.kind === 'completed' &&
@@ -997,6 +1002,13 @@ export class DatabaseAdapter {
    * travel back (so the caller hears TIMEOUT_ERROR rather than waiting out its own timer), in steps
    * so the SET is rarely repeated on a pooled connection.
    */
+  /** Less than 90 % of the request's timeout is left before its deadline (it waited that long). */
+  #squeezed(request: RequestEnvelope): boolean {
+    if (request.deadline === undefined) return false;
+    const budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
+    return Date.parse(request.deadline) - Date.now() < budget * 0.9;
+  }
+
   #statementTimeout(request: RequestEnvelope): number {
     let budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
     if (request.deadline !== undefined) {

@@ -562,6 +562,8 @@ export class DatabaseEventClient implements AsyncDisposable {
         throw new TimeoutError(payload.options?.timeout_ms ?? timeoutMs, {
           fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
           correlationId,
+          // The adapter says so when the request only had what was left of its time after waiting.
+          retryable: p.retryable === true && p.executed === false,
         });
       }
       throw new DatabaseError(
@@ -638,7 +640,8 @@ export class DatabaseEventClient implements AsyncDisposable {
       return error.retryable && (!isWrite || keyed || error.executed === false);
     }
     if (error instanceof TimeoutError) {
-      if (error.code !== 'REQUEST_TIMEOUT') return false;
+      // Cancelled by the adapter: retried only when it ran out of a budget spent waiting (not run).
+      if (error.code !== 'REQUEST_TIMEOUT') return error.retryable && (!isWrite || keyed);
       return isWrite ? keyed : this.#options.retryOnTimeout;
     }
     // Never sent: even a write may be sent again.

@@ -11,7 +11,7 @@ import type { ErrorCode } from '../../src/events/error-codes.js';
 import type { RequestEnvelope } from '../../src/events/request.js';
 import type { IncomingMessage, Transport } from '../../src/transport/types.js';
 
-type Answer = 'none' | 'ok' | ErrorCode;
+type Answer = 'none' | 'ok' | ErrorCode | { readonly code: ErrorCode; readonly retryable: boolean };
 
 /** A transport whose "adapter" answers each request as `answer()` says at the time it is sent. */
 function scriptedTransport(answer: () => Answer) {
@@ -34,8 +34,10 @@ function scriptedTransport(answer: () => Answer) {
       publish: async (_topic, message) => {
         sent++;
         const request = JSON.parse(message.value) as RequestEnvelope;
-        const what = answer();
-        if (what === 'none') return;
+        const given = answer();
+        if (given === 'none') return;
+        const what = typeof given === 'object' ? given.code : given;
+        const retryable = typeof given === 'object' ? given.retryable : true;
         const to = { correlation_id: request.correlation_id, event_id: request.event_id };
         const reply =
           what === 'ok'
@@ -50,7 +52,7 @@ function scriptedTransport(answer: () => Answer) {
                 to,
                 failedPayload(
                   request.payload.operation_type,
-                  { code: what, message: what, retryable: true, executed: false },
+                  { code: what, message: what, retryable, executed: false },
                   { sql: 'SELECT 1', circuit_breaker_state: 'CLOSED' },
                 ),
               );
@@ -154,5 +156,34 @@ describe('client circuit breaker', () => {
     }
     expect(c.circuitBreakerState).toBe('CLOSED');
     await c.stop();
+  });
+});
+
+describe("the adapter's TIMEOUT_ERROR", () => {
+  async function attempts(retryable: boolean, operation: 'SELECT' | 'INSERT') {
+    let sent = 0;
+    const { transport } = scriptedTransport(() => {
+      sent++;
+      return { code: 'TIMEOUT_ERROR', retryable };
+    });
+    const client = new DatabaseEventClient({ transport, maxRetries: 2, sleep: async () => {} });
+    await client.start();
+    const payload =
+      operation === 'SELECT'
+        ? { operation_type: 'SELECT' as const, sql: 'SELECT 1' }
+        : { operation_type: 'INSERT' as const, table: 't', data: { x: 1 } };
+    await expect(client.request(payload)).rejects.toMatchObject({ code: 'TIMEOUT_ERROR' });
+    await client.stop();
+    return sent;
+  }
+
+  it('is retried when the adapter says the request ran out of a budget spent waiting (a keyed write, a read)', async () => {
+    expect(await attempts(true, 'INSERT')).toBe(3);
+    expect(await attempts(true, 'SELECT')).toBe(3);
+  });
+
+  it('is not retried when the statement itself was too slow', async () => {
+    expect(await attempts(false, 'INSERT')).toBe(1);
+    expect(await attempts(false, 'SELECT')).toBe(1);
   });
 });
