@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEAD_LETTER_EVENT_TYPE, DEAD_LETTER_REASONS } from '../src/events/dead-letter.js';
 import { ERROR_CODES } from '../src/events/error-codes.js';
 import { ADAPTER_SERVICE, COMPLETED_EVENT_TYPE, FAILED_EVENT_TYPE } from '../src/events/reply.js';
 import { REQUEST_EVENT_TYPE } from '../src/events/request.js';
@@ -125,6 +126,12 @@ export function renderAsyncApi(): string {
         'Failed replies, on the same partition as the completed ones would be.',
         24,
       ),
+      queryDeadLettered: channel(
+        TOPICS.deadLettered,
+        'queryDeadLettered',
+        'Addition: messages of the request topic that the adapter could not answer (not decodable, no usable `correlation_id`) or whose handling threw unexpectedly, with the reason, the original bytes and headers, and the source topic, partition and offset. For operators; clients neither write nor read it.',
+        1,
+      ),
     },
     operations: {
       sendQueryRequest: {
@@ -170,7 +177,7 @@ export function renderAsyncApi(): string {
         summary:
           "Consume in the adapters' group; answer every readable request exactly once with a completed or failed reply (several completed ones for a chunked result).",
         description:
-          'Offsets are committed only past requests whose replies are published. A message that is not a valid request but has a sane `correlation_id` is answered with a `VALIDATION_ERROR`; one without is skipped and logged.',
+          'Offsets are committed only past requests whose replies are published. A message that is not a valid request but has a sane `correlation_id` is answered with a `VALIDATION_ERROR`; one without goes to the dead-letter topic, and its offset moves on.',
         messages: [ref('channels/queryRequested/messages/queryRequested')],
         bindings: {
           kafka: {
@@ -204,6 +211,24 @@ export function renderAsyncApi(): string {
         summary: 'Same partition rule as completed replies.',
         messages: [ref('channels/queryFailed/messages/queryFailed')],
         tags: [{ name: 'adapter' }],
+      },
+      sendQueryDeadLettered: {
+        action: 'send',
+        channel: ref('channels/queryDeadLettered'),
+        title: 'Adapter: dead-letter a message',
+        summary:
+          'A message nobody can be answered for (`UNDECODABLE`, `NO_CORRELATION_ID`), or one whose handling threw (`INTERNAL_ERROR`, also answered with a failed reply when it has a usable id). Idempotent producer, acks=all; the request offset moves on once it is published (or, when even that fails, logged).',
+        messages: [ref('channels/queryDeadLettered/messages/queryDeadLettered')],
+        tags: [{ name: 'adapter' }],
+      },
+      receiveQueryDeadLettered: {
+        action: 'receive',
+        channel: ref('channels/queryDeadLettered'),
+        title: 'Operator: inspect dead letters',
+        summary:
+          '`value_base64` holds the original bytes (cut when `value_truncated`); republish them to the request topic once fixed.',
+        messages: [ref('channels/queryDeadLettered/messages/queryDeadLettered')],
+        tags: [{ name: 'operator' }],
       },
     },
     components: {
@@ -253,11 +278,29 @@ export function renderAsyncApi(): string {
           payload: ref('components/schemas/QueryFailed'),
           bindings: { kafka: { key: replyKey, bindingVersion: KAFKA_BINDING } },
         },
+        queryDeadLettered: {
+          name: DEAD_LETTER_EVENT_TYPE,
+          title: 'Query dead-lettered',
+          summary: `\`reason\` is one of ${DEAD_LETTER_REASONS.join(', ')}; \`source\` is where the message was read.`,
+          contentType: 'application/json',
+          payload: ref('components/schemas/QueryDeadLettered'),
+          bindings: {
+            kafka: {
+              key: {
+                type: 'string',
+                description:
+                  'The source `topic:partition`, so the dead letters of one request partition stay in order.',
+              },
+              bindingVersion: KAFKA_BINDING,
+            },
+          },
+        },
       },
       schemas: {
         QueryRequested: payloadSchema('query-requested.v1.schema.json'),
         QueryCompleted: payloadSchema('query-completed.v1.schema.json'),
         QueryFailed: payloadSchema('query-failed.v1.schema.json'),
+        QueryDeadLettered: payloadSchema('query-dead-lettered.v1.schema.json'),
       },
     },
   };

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { nullableOptionals } from '../src/events/absent.js';
+import { DeadLetterEnvelope } from '../src/events/dead-letter.js';
 import { CompletedEnvelope, FailedEnvelope, ReplyEnvelope } from '../src/events/reply.js';
 import { RequestEnvelope } from '../src/events/request.js';
 
@@ -14,6 +15,7 @@ const SCHEMAS = {
   'query-completed.v1': CompletedEnvelope,
   'query-failed.v1': FailedEnvelope,
   'query-reply.v1': ReplyEnvelope,
+  'query-dead-lettered.v1': DeadLetterEnvelope,
 } as const;
 
 export function renderSchemas(): Record<string, string> {

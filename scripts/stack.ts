@@ -8,10 +8,14 @@ import { ensureTopics } from '../src/transport/kafka-admin.js';
 import type { KafkaSecurity } from '../src/transport/security.js';
 import { migrate } from './migrate.js';
 import {
+  clusterPorts,
   ensureKafkaJars,
+  type KafkaNode,
   kafkaFiles,
-  runningKafka,
+  kafkaNodes,
+  MAX_KAFKA_NODES,
   startKafka,
+  startKafkaNode,
   stopKafka,
   waitForKafka,
 } from './stack/kafka.js';
@@ -64,6 +68,13 @@ export interface StackUpOptions extends StackOptions {
    * SCRAM users admin, adapter, service-a, service-b, StandardAuthorizer with ACLs. Default false.
    */
   readonly secure?: boolean;
+  /**
+   * Kafka nodes (`stack:up -- --brokers 3`): each a broker and a KRaft controller (combined mode) on
+   * `DBBRIDGE_KAFKA_PORT + 2(i-1)` / `DBBRIDGE_KAFKA_CONTROLLER_PORT + 2(i-1)`, 512 MB of heap each.
+   * With three or more, the topics get replication factor 3 and `min.insync.replicas` 2. Default:
+   * whatever runs, else 1 (one broker, 1 GB of heap, as before).
+   */
+  readonly brokers?: number;
 }
 
 export interface StackDownOptions extends StackOptions {
@@ -94,6 +105,8 @@ type State = ReturnType<typeof stateOf>;
  */
 interface Owner {
   readonly command: string;
+  /** Kafka only: the nodes the owner started (all of them are its, and `stack down` stops all). */
+  readonly brokers?: number;
   readonly kept: boolean;
   readonly pid: number;
   readonly startTime: string | undefined;
@@ -109,9 +122,10 @@ function readOwner(stateDir: string, component: Component): Owner | undefined {
   }
 }
 
-function writeOwner(stateDir: string, component: Component, options: StackUpOptions): void {
+function writeOwner(stateDir: string, component: Component, options: StackUpOptions, brokers?: number): void {
   const owner: Owner = {
     command: options.command ?? (options.keep ? 'stack up' : `process ${process.pid}`),
+    ...(brokers === undefined ? {} : { brokers }),
     kept: options.keep ?? false,
     pid: process.pid,
     startTime: processStartTime(process.pid),
@@ -138,7 +152,13 @@ function describeOwner(owner: Owner | undefined): string {
  * left over: say so and take it over (this run stops it when it ends, unless it is `stack up`).
  * Returns whether this run now owns it.
  */
-function claim(state: State, component: Component, pid: number, options: StackUpOptions): boolean {
+function claim(
+  state: State,
+  component: Component,
+  pid: number,
+  options: StackUpOptions,
+  brokers?: number,
+): boolean {
   const report = options.report ?? ((line: string) => console.error(line));
   const owner = readOwner(state.stateDir, component);
   if (owner !== undefined && (owner.kept || ownerAlive(owner))) {
@@ -152,51 +172,98 @@ function claim(state: State, component: Component, pid: number, options: StackUp
         : 'This run takes it over and stops it when it ends.') +
       ' `npm run stack:status` shows what runs; `npm run stack:down` stops it.',
   );
-  writeOwner(state.stateDir, component, options);
+  writeOwner(state.stateDir, component, options, brokers);
   return !options.keep;
+}
+
+/** `127.0.0.1:p1,127.0.0.1:p2,...` of the nodes of a running broker or cluster. */
+function bootstrapOf(nodes: readonly KafkaNode[]): string {
+  return nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
 }
 
 async function kafkaUp(
   env: Env,
   state: State,
   options: StackUpOptions,
-): Promise<{ servers: string; started: boolean; secure?: SecureMaterial; admin?: KafkaSecurity }> {
+): Promise<{
+  servers: string;
+  started: boolean;
+  /** Nodes of the local stack's broker or cluster; undefined for a broker named by `KAFKA_BOOTSTRAP_SERVERS`. */
+  brokers?: number;
+  secure?: SecureMaterial;
+  admin?: KafkaSecurity;
+}> {
   if (env.KAFKA_BOOTSTRAP_SERVERS !== undefined) {
     const admin = kafkaSecurityFromEnv(env);
     return { servers: env.KAFKA_BOOTSTRAP_SERVERS, started: false, ...(admin ? { admin } : {}) };
   }
-  const servers = `127.0.0.1:${env.DBBRIDGE_KAFKA_PORT}`;
+  if (options.secure && (options.brokers ?? 1) > 1)
+    throw new Error('a secured cluster of several brokers is not supported yet: use --secure or --brokers');
   const secure = options.secure ? await ensureSecureMaterial(state.stateDir) : undefined;
   const admin = secure ? secureClientSecurity(secure, 'admin') : undefined;
   const mode = { ...(secure ? { secure, admin } : {}) };
-  const running = runningKafka(state.stateDir);
+  // Any node of the state dir's broker or cluster that runs (node 1 may be the one that died).
+  const running = kafkaNodes(state.stateDir).find((n) => n.pid !== undefined)?.pid;
   if (running !== undefined) {
-    const { properties, logFile } = kafkaFiles(state.stateDir);
+    const { properties } = kafkaFiles(state.stateDir);
     const runningSecure = readFileSync(properties, 'utf8').includes('SASL_SSL://');
     if (runningSecure !== (secure !== undefined))
       throw new Error(
         `a ${runningSecure ? 'secured (SASL_SSL)' : 'open (PLAINTEXT)'} Kafka broker runs (pid ${running}); \`npm run stack:down\` stops it before a ${secure ? 'secured' : 'open'} one can start`,
       );
-    const owned = claim(state, 'kafka', running, options);
-    await waitForKafka(servers, running, logFile, options.signal, admin);
-    return { servers, started: owned, ...mode };
+    const nodes = kafkaNodes(state.stateDir);
+    if (options.brokers !== undefined && options.brokers !== nodes.length)
+      throw new Error(
+        `a Kafka ${nodes.length === 1 ? 'broker' : `cluster of ${nodes.length} brokers`} runs (pid ${running}); \`npm run stack:down\` stops it before ${options.brokers === 1 ? 'a single broker' : `a cluster of ${options.brokers}`} can start`,
+      );
+    const owned = claim(state, 'kafka', running, options, nodes.length);
+    // A node of the cluster that is down (killed, crashed) is started again: the cluster is whole.
+    for (const node of nodes.filter((n) => n.pid === undefined)) {
+      (options.report ?? console.error)(`Kafka: node ${node.node} of ${nodes.length} is down; starting it`);
+      // Not this run's unless it owns the cluster (the owner record stays as it is).
+      const restart = { ...kafkaOptions(env, state, nodes.length, options, secure), onSpawn: undefined };
+      await startKafkaNode(restart, node.node);
+    }
+    const ready = kafkaNodes(state.stateDir);
+    await Promise.all(
+      ready.map((n) => waitForKafka(`127.0.0.1:${n.port}`, n.pid, n.files.logFile, options.signal, admin)),
+    );
+    return { servers: bootstrapOf(ready), started: owned, brokers: ready.length, ...mode };
   }
+  const brokers = options.brokers ?? 1;
   await ensureKafkaJars(state.stateDir, env.DBBRIDGE_KAFKA_VERSION);
   options.signal?.throwIfAborted();
   const startedAt = Date.now();
-  const { pid } = await startKafka({
+  const { pids, bootstrapServers } = await startKafka(kafkaOptions(env, state, brokers, options, secure));
+  (options.report ?? console.error)(
+    `Kafka ${env.DBBRIDGE_KAFKA_VERSION}${secure ? ' (secured: SASL_SSL, SCRAM, ACLs)' : ''}${brokers > 1 ? ` cluster of ${brokers} brokers (${bootstrapServers})` : ''}: ready in ${Date.now() - startedAt} ms (pid ${pids.join(', ')})`,
+  );
+  return { servers: bootstrapServers, started: !options.keep, brokers, ...mode };
+}
+
+/** How the stack starts its broker, or node `i` of its cluster (ports by `clusterPorts`). */
+function kafkaOptions(
+  env: Env,
+  state: State,
+  brokers: number,
+  options: StackUpOptions,
+  secure: SecureMaterial | undefined,
+) {
+  const [first, ...moreNodes] = clusterPorts(
+    env.DBBRIDGE_KAFKA_PORT,
+    env.DBBRIDGE_KAFKA_CONTROLLER_PORT,
+    brokers,
+  );
+  return {
     stateDir: state.stateDir,
     version: env.DBBRIDGE_KAFKA_VERSION,
-    port: env.DBBRIDGE_KAFKA_PORT,
-    controllerPort: env.DBBRIDGE_KAFKA_CONTROLLER_PORT,
+    port: first?.port ?? env.DBBRIDGE_KAFKA_PORT,
+    controllerPort: first?.controllerPort ?? env.DBBRIDGE_KAFKA_CONTROLLER_PORT,
+    moreNodes,
     signal: options.signal,
-    onSpawn: () => writeOwner(state.stateDir, 'kafka', options),
+    onSpawn: () => writeOwner(state.stateDir, 'kafka', options, brokers),
     ...(secure ? { secure } : {}),
-  });
-  (options.report ?? console.error)(
-    `Kafka ${env.DBBRIDGE_KAFKA_VERSION}${secure ? ' (secured: SASL_SSL, SCRAM, ACLs)' : ''}: ready in ${Date.now() - startedAt} ms (pid ${pid})`,
-  );
-  return { servers, started: !options.keep, ...mode };
+  };
 }
 
 async function postgresUp(
@@ -266,7 +333,15 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackUpResu
     }).admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), { requestPartitions: 12, replyPartitions: 24 });
+      // A cluster of three or more: three replicas of every partition, and an acks=all write (both
+      // transports' producers) is acknowledged once two of them have it.
+      const replicated =
+        (kafka.value.brokers ?? 1) >= 3 ? { replicationFactor: 3, minInsyncReplicas: 2 } : {};
+      await ensureTopics(admin, topicNames(env.DBBRIDGE_ENV), {
+        requestPartitions: 12,
+        replyPartitions: 24,
+        ...replicated,
+      });
       if (secure) {
         const acls = {
           adapters: ['adapter'],
@@ -349,7 +424,14 @@ export async function stackDown(options: StackDownOptions = {}): Promise<void> {
 }
 
 export interface ComponentStatus {
+  /** Kafka: the first running node's. */
   readonly pid: number | undefined;
+  /** Kafka only, while any node runs: every node of the broker or cluster, with its PID if it runs. */
+  readonly nodes?: readonly {
+    readonly node: number;
+    readonly port: number;
+    readonly pid: number | undefined;
+  }[];
   /** Who holds it (see `describeOwner`); undefined when it is not running. */
   readonly owner: string | undefined;
   /** Whether it runs without a live owner that will stop it (and is not kept by `stack up`). */
@@ -368,8 +450,13 @@ export function stackStatus(options: StackOptions = {}): Record<Component, Compo
       leftover: owner === undefined || (!owner.kept && !ownerAlive(owner)),
     };
   };
+  const nodes = kafkaNodes(state.stateDir);
+  const kafka = of('kafka', nodes.find((n) => n.pid !== undefined)?.pid);
   return {
-    kafka: of('kafka', runningKafka(state.stateDir)),
+    kafka:
+      kafka.pid === undefined
+        ? kafka
+        : { ...kafka, nodes: nodes.map(({ node, port, pid }) => ({ node, port, pid })) },
     postgres: of('postgres', runningPostgres(state.pgDataDir)),
   };
 }
@@ -381,11 +468,20 @@ function printStatus(): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`state directory: ${state.stateDir}`);
   const { kafka, postgres } = status;
-  out(
-    kafka.pid === undefined
-      ? 'Kafka:      not running'
-      : `Kafka:      running, pid ${kafka.pid}, 127.0.0.1:${env.DBBRIDGE_KAFKA_PORT} (log ${kafkaFiles(state.stateDir).logFile}); ${kafka.owner}`,
-  );
+  const nodes = kafka.nodes ?? [];
+  if (kafka.pid === undefined) out('Kafka:      not running');
+  else if (nodes.length <= 1)
+    out(
+      `Kafka:      running, pid ${kafka.pid}, 127.0.0.1:${nodes[0]?.port ?? env.DBBRIDGE_KAFKA_PORT} (log ${kafkaFiles(state.stateDir).logFile}); ${kafka.owner}`,
+    );
+  else {
+    const up = nodes.filter((n) => n.pid !== undefined).length;
+    out(`Kafka:      cluster of ${nodes.length} brokers, ${up} running; ${kafka.owner}`);
+    for (const n of nodes)
+      out(
+        `  broker ${n.node}: ${n.pid === undefined ? 'DOWN' : `running, pid ${n.pid}`}, 127.0.0.1:${n.port} (log ${kafkaFiles(state.stateDir, n.node).logFile})`,
+      );
+  }
   out(
     postgres.pid === undefined
       ? 'PostgreSQL: not running'
@@ -404,13 +500,33 @@ function redact(text: string): string {
   return text.replace(/(\/\/[^:/@\s]+:)[^@\s]+@/g, '$1***@').replace(/^(KAFKA_SASL_PASSWORD=).*$/gm, '$1***');
 }
 
+/** `--brokers N` / `--brokers=N` of `stack up`, if given. */
+function brokersArgument(args: readonly string[]): number | undefined {
+  const i = args.findIndex((a) => a === '--brokers' || a.startsWith('--brokers='));
+  if (i < 0) return undefined;
+  const arg = args[i] as string;
+  const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[i + 1];
+  const n = Number(text);
+  if (text === undefined || !/^\d+$/.test(text) || n < 1 || n > MAX_KAFKA_NODES)
+    throw new Error(
+      `--brokers takes a number of Kafka brokers from 1 to ${MAX_KAFKA_NODES}, got ${JSON.stringify(text ?? '')}`,
+    );
+  return n;
+}
+
 if (isMain(import.meta.url)) {
   assertNodeVersion();
   const command = process.argv[2];
   try {
     if (command === 'up') {
       const secure = process.argv.includes('--secure');
-      const up = await stackUp({ keep: true, command: 'stack up', secure });
+      const brokers = brokersArgument(process.argv.slice(3));
+      const up = await stackUp({
+        keep: true,
+        command: 'stack up',
+        secure,
+        ...(brokers === undefined ? {} : { brokers }),
+      });
       process.stdout.write(redact(readFileSync(stateOf(readEnv()).stackEnvFile, 'utf8')));
       if (up.secure)
         process.stdout.write(
@@ -421,7 +537,7 @@ if (isMain(import.meta.url)) {
     } else if (command === 'status') {
       printStatus();
     } else {
-      console.error('usage: tsx scripts/stack.ts up [--secure]|down|status');
+      console.error('usage: tsx scripts/stack.ts up [--secure] [--brokers N]|down|status');
       process.exitCode = 2;
     }
   } catch (error) {

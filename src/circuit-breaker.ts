@@ -17,36 +17,39 @@ export interface CircuitBreakerOptions {
   readonly onStateChange?: (state: BreakerState) => void;
 }
 
-/** One admitted call: report how it went exactly once (later reports are ignored). */
-export interface BreakerPermit {
-  /** The resource answered (even with an error of the caller's). */
-  success(): void;
-  /** The resource could not be reached. */
-  failure(): void;
-  /** The call never reached the resource, or its outcome says nothing about it: forget it. */
-  cancel(): void;
+/**
+ * One admitted call (`acquire()`): which opening of the breaker it belongs to, and whether it is the
+ * half-open probe. Its outcome is reported with it (`success(ticket)`, ...).
+ */
+export interface BreakerTicket {
+  readonly epoch: number;
+  readonly probe: boolean;
 }
 
 /**
  * CLOSED -> (threshold consecutive failures) -> OPEN -> (wait) -> HALF_OPEN: one probe at a time;
  * its success closes the breaker, its failure opens it again, for twice the previous wait (from
- * `probeAfterMs` up to `resetTimeoutMs`). Outcomes of calls admitted before the breaker last opened
- * neither close nor re-open it: a late success of a request sent before the outage is no probe.
+ * `probeAfterMs` up to `resetTimeoutMs`; without `probeAfterMs`, always `resetTimeoutMs`).
+ *
+ * Outcomes reported with the ticket of `acquire()` only count for the breaker's present state: a
+ * call admitted before the breaker last opened that ends later (a slow statement that succeeds after
+ * the database went away, or a late failure) changes nothing; only the probe decides a half-open
+ * breaker. Outcomes reported without a ticket (`tryAcquire()`) count whenever they arrive.
  */
 export class CircuitBreaker {
   readonly #threshold: number;
   readonly #resetTimeoutMs: number;
   readonly #probeAfterMs: number;
+  /** How long the current opening lasts before a probe is let through. */
+  #openForMs: number;
   readonly #now: () => number;
   readonly #onStateChange: ((state: BreakerState) => void) | undefined;
   #state: BreakerState = 'CLOSED';
   #failures = 0;
   #openedAt = 0;
-  /** How long the current opening lasts before a probe is let through. */
-  #openForMs: number;
-  /** Bumped every time the breaker opens: permits of an older epoch are stale. */
-  #epoch = 0;
   #probeInFlight = false;
+  /** Times the breaker opened: a ticket from an earlier epoch is out of date. */
+  #epoch = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
     this.#threshold = options.failureThreshold ?? 5;
@@ -72,38 +75,9 @@ export class CircuitBreaker {
   }
 
   /**
-   * Asks to run one call: a permit to report its outcome on, or undefined when the breaker refuses
-   * it. In HALF_OPEN the permit is the one probe.
-   */
-  acquire(): BreakerPermit | undefined {
-    const state = this.state;
-    if (state === 'OPEN' || (state === 'HALF_OPEN' && this.#probeInFlight)) return undefined;
-    const probe = state === 'HALF_OPEN';
-    if (probe) {
-      this.#transition('HALF_OPEN');
-      this.#probeInFlight = true;
-    }
-    const epoch = this.#epoch;
-    let reported = false;
-    const report = (outcome: 'success' | 'failure' | 'cancel') => {
-      if (reported) return;
-      reported = true;
-      if (probe) this.#probeInFlight = false;
-      // Opened since this call was admitted: its outcome is older news than the opening.
-      if (epoch !== this.#epoch) return;
-      if (outcome === 'success') this.#succeeded();
-      else if (outcome === 'failure') this.#failed(probe);
-    };
-    return {
-      success: () => report('success'),
-      failure: () => report('failure'),
-      cancel: () => report('cancel'),
-    };
-  }
-
-  /**
-   * The older interface, for callers that count outcomes without permits (the adapter): true when
-   * admitted, to be followed by one `success()`, `failure()` or `cancel()`, whatever call it was for.
+   * Asks to run one call. Returns false when the breaker refuses it. A true answer must be followed
+   * by exactly one `success()` (the resource answered, even with an error of the caller's) or
+   * `failure()` (it could not be reached).
    */
   tryAcquire(): boolean {
     const state = this.state;
@@ -114,41 +88,51 @@ export class CircuitBreaker {
     return true;
   }
 
-  success(): void {
-    this.#probeInFlight = false;
-    this.#succeeded();
+  /**
+   * `tryAcquire()` with a ticket to report the outcome with: undefined when the breaker refuses the
+   * call. The ticket's outcome counts only if the breaker has not opened since (see the class).
+   */
+  acquire(): BreakerTicket | undefined {
+    const state = this.state;
+    if (!this.tryAcquire()) return undefined;
+    return { epoch: this.#epoch, probe: state !== 'CLOSED' };
   }
 
-  failure(): void {
-    this.#probeInFlight = false;
-    this.#failed(false);
-  }
-
-  cancel(): void {
-    this.#probeInFlight = false;
-  }
-
-  #succeeded(): void {
+  success(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
     this.#failures = 0;
+    this.#probeInFlight = false;
     this.#openForMs = this.#probeAfterMs;
     if (this.#state !== 'CLOSED') this.#transition('CLOSED');
   }
 
-  #failed(probe: boolean): void {
+  failure(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
+    this.#probeInFlight = false;
     this.#failures++;
-    if (probe || this.#state === 'HALF_OPEN') {
-      this.#openForMs = Math.min(this.#resetTimeoutMs, this.#openForMs * 2);
-      this.#open();
-    } else if (this.#failures >= this.#threshold) {
-      if (this.#state === 'CLOSED') this.#openForMs = this.#probeAfterMs;
-      this.#open();
+    if (this.#state === 'HALF_OPEN' || this.#failures >= this.#threshold) {
+      // A failed probe doubles the wait; a fresh opening starts from the shortest one.
+      if (this.#state === 'HALF_OPEN') this.#openForMs = Math.min(this.#resetTimeoutMs, this.#openForMs * 2);
+      else if (this.#state === 'CLOSED') this.#openForMs = this.#probeAfterMs;
+      this.#openedAt = this.#now();
+      if (this.#state !== 'OPEN') this.#epoch++;
+      this.#transition('OPEN');
     }
   }
 
-  #open(): void {
-    this.#openedAt = this.#now();
-    this.#epoch++;
-    this.#transition('OPEN');
+  /** The acquired call never reached the resource (e.g. refused by validation): forget it. */
+  cancel(ticket?: BreakerTicket): void {
+    if (ticket !== undefined && !this.#counts(ticket)) return;
+    this.#probeInFlight = false;
+  }
+
+  /**
+   * Whether a ticket's outcome still counts: issued since the breaker last opened, and, while the
+   * breaker is not closed, the probe's (a call admitted just before the breaker opened is not).
+   */
+  #counts(ticket: BreakerTicket): boolean {
+    if (ticket.epoch !== this.#epoch) return false;
+    return this.#state === 'CLOSED' ? !ticket.probe : ticket.probe && this.#probeInFlight;
   }
 
   #transition(state: BreakerState): void {

@@ -6,6 +6,16 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
+  /**
+   * Whether a call at `level` would be written, so a caller can skip building fields nobody reads
+   * (a logger without it is taken to write every level).
+   */
+  isLevelEnabled?(level: Exclude<LogLevel, 'silent'>): boolean;
+}
+
+/** True when `logger` writes `level` (a logger that cannot say is taken to write it). */
+export function logsAt(logger: Logger, level: Exclude<LogLevel, 'silent'>): boolean {
+  return logger.isLevelEnabled?.(level) ?? true;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -50,7 +60,19 @@ export function jsonLogger(
     for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
     log[lvl](entry, message);
   };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    isLevelEnabled: (lvl) => log.isLevelEnabled(lvl),
+  };
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  isLevelEnabled: () => false,
+};

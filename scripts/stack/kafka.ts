@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -33,15 +34,29 @@ import {
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
+/** The two listeners of one node (broker and controller in one JVM), on 127.0.0.1. */
+export interface KafkaNodePorts {
+  readonly port: number;
+  readonly controllerPort: number;
+}
+
 export interface KafkaOptions {
   /** Absolute state directory: jars, server.properties, log file and PID live here. */
   readonly stateDir: string;
   /** Apache Kafka version fetched from Maven Central (`org.apache.kafka:kafka_2.13`). */
   readonly version: string;
-  /** Client listener, on 127.0.0.1. */
+  /** Client listener of node 1, on 127.0.0.1. */
   readonly port: number;
-  /** KRaft controller listener, on 127.0.0.1. */
+  /** KRaft controller listener of node 1, on 127.0.0.1. */
   readonly controllerPort: number;
+  /**
+   * The listeners of nodes 2, 3, ... of the same cluster: each node is a broker and a KRaft voter
+   * (combined mode), so three nodes keep a controller quorum and two in-sync replicas when one dies.
+   * Default none: a single node.
+   */
+  readonly moreNodes?: readonly KafkaNodePorts[];
+  /** JVM heap of each node (`-Xms`/`-Xmx`). Default `1g` for a single node, `512m` per node of a cluster. */
+  readonly heap?: string;
   /** Aborting while the broker starts stops it and rejects. */
   readonly signal?: AbortSignal;
   /** Called once the broker process exists (its PID recorded), before it is ready. */
@@ -60,14 +75,70 @@ export interface KafkaFiles {
 
 const READY_TIMEOUT_MS = 60_000;
 
-export function kafkaFiles(stateDir: string): KafkaFiles {
+/** Nodes of a cluster the local stack starts at most. */
+export const MAX_KAFKA_NODES = 9;
+
+/**
+ * The files of node `node` (1-based) of the state dir's broker or cluster. Node 1 keeps the names of
+ * a single broker (`kafka.pid`, `kafka/server.properties`, ...); node n adds `-n`.
+ */
+export function kafkaFiles(stateDir: string, node = 1): KafkaFiles {
   const id = createHash('sha256').update(stateDir).digest('hex').slice(0, 12);
+  const suffix = node === 1 ? '' : `-${node}`;
   return {
-    properties: join(stateDir, 'kafka', 'server.properties'),
-    logFile: join(stateDir, 'kafka.log'),
-    pidFile: join(stateDir, 'kafka.pid'),
-    dataDir: existsSync('/dev/shm') ? `/dev/shm/dbbridge-kafka-${id}` : join(stateDir, 'kafka', 'data'),
+    properties: join(stateDir, 'kafka', `server${suffix}.properties`),
+    logFile: join(stateDir, `kafka${suffix}.log`),
+    pidFile: join(stateDir, `kafka${suffix}.pid`),
+    dataDir: existsSync('/dev/shm')
+      ? `/dev/shm/dbbridge-kafka-${id}${suffix}`
+      : join(stateDir, 'kafka', `data${suffix}`),
   };
+}
+
+/**
+ * The local stack's ports for an `n`-node cluster: node i (1-based) listens on `port + 2(i-1)` for
+ * clients and `controllerPort + 2(i-1)` for the controller quorum (39092/39094/39096 and
+ * 39093/39095/39097 by default).
+ */
+export function clusterPorts(port: number, controllerPort: number, nodes: number): KafkaNodePorts[] {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_KAFKA_NODES)
+    throw new RangeError(`brokers must be an integer from 1 to ${MAX_KAFKA_NODES}, got ${nodes}`);
+  return Array.from({ length: nodes }, (_, i) => ({
+    port: port + 2 * i,
+    controllerPort: controllerPort + 2 * i,
+  }));
+}
+
+/** A node of the state dir's broker or cluster, as its server.properties describe it. */
+export interface KafkaNode {
+  /** 1-based; also the KRaft `node.id`. */
+  readonly node: number;
+  readonly port: number;
+  readonly files: KafkaFiles;
+  /** Its PID, if it is running. */
+  readonly pid: number | undefined;
+}
+
+/**
+ * The nodes that the state dir's last `startKafka` configured (its server*.properties), with their
+ * client ports and whether each runs. Empty when no broker was ever configured here.
+ */
+export function kafkaNodes(stateDir: string): KafkaNode[] {
+  const nodes: KafkaNode[] = [];
+  for (let node = 1; node <= MAX_KAFKA_NODES; node++) {
+    const files = kafkaFiles(stateDir, node);
+    if (!existsSync(files.properties)) break;
+    const text = readFileSync(files.properties, 'utf8');
+    const advertised = /^advertised\.listeners=[A-Z_]+:\/\/[^:]+:(\d+)/m.exec(text);
+    const pid = readPidFile(files.pidFile);
+    nodes.push({
+      node,
+      port: Number(advertised?.[1] ?? 0),
+      files,
+      pid: pid !== undefined && pidRunning(pid, files.properties) ? pid : undefined,
+    });
+  }
+  return nodes;
 }
 
 /** Puts the broker's runtime classpath into `<stateDir>/kafka/<version>/lib` with Maven, unless it is there. */
@@ -99,12 +170,28 @@ export async function ensureKafkaJars(stateDir: string, version: string): Promis
   return libDir;
 }
 
-function serverProperties(options: KafkaOptions, dataDir: string): string {
-  const { port, controllerPort } = options;
+/** Every node of the cluster `options` describe: node 1 first. */
+function nodesOf(options: KafkaOptions): KafkaNodePorts[] {
+  const nodes = [
+    { port: options.port, controllerPort: options.controllerPort },
+    ...(options.moreNodes ?? []),
+  ];
+  if (nodes.length > MAX_KAFKA_NODES) throw new RangeError(`at most ${MAX_KAFKA_NODES} Kafka nodes`);
+  return nodes;
+}
+
+function serverProperties(options: KafkaOptions, node: number, dataDir: string): string {
+  const nodes = nodesOf(options);
+  const { port, controllerPort } = nodes[node - 1] as KafkaNodePorts;
+  // A cluster of three or more keeps every topic (internal ones included) on three replicas and
+  // accepts an acks=all write once two have it: one node may die without losing an acknowledged
+  // write or refusing new ones.
+  const replicas = Math.min(nodes.length, 3);
+  const minIsr = replicas >= 3 ? 2 : 1;
   const settings: Record<string, string | number> = {
     'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    'node.id': node,
+    'controller.quorum.voters': nodes.map((n, i) => `${i + 1}@127.0.0.1:${n.controllerPort}`).join(','),
     'controller.listener.names': 'CONTROLLER',
     listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
     'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
@@ -113,15 +200,15 @@ function serverProperties(options: KafkaOptions, dataDir: string): string {
     'log.dirs': dataDir,
     'auto.create.topics.enable': 'false',
     'num.partitions': 1,
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
-    'offsets.topic.replication.factor': 1,
+    'default.replication.factor': replicas,
+    'min.insync.replicas': minIsr,
+    'offsets.topic.replication.factor': replicas,
     'offsets.topic.num.partitions': 4,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
+    'transaction.state.log.replication.factor': replicas,
+    'transaction.state.log.min.isr': minIsr,
     'transaction.state.log.num.partitions': 4,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
+    'share.coordinator.state.topic.replication.factor': replicas,
+    'share.coordinator.state.topic.min.isr': minIsr,
     // Without this every new consumer group waits 3 s on its first join.
     'group.initial.rebalance.delay.ms': 0,
     // Broker-wide limit; topics keep the default (they inherit it).
@@ -140,11 +227,13 @@ function serverProperties(options: KafkaOptions, dataDir: string): string {
     .join('\n')}\n`;
 }
 
-/** JVM settings of Kafka's own `kafka-server-start.sh` (1 GiB heap, G1 with 20 ms pauses). */
-function javaArgs(libDir: string, mainClass: string, args: readonly string[]): string[] {
+/** JVM settings of Kafka's own `kafka-server-start.sh` (1 GiB heap unless said, G1 with 20 ms pauses). */
+function javaArgs(libDir: string, mainClass: string, args: readonly string[], heap = '1g'): string[] {
+  if (!/^\d+[mg]$/.test(heap))
+    throw new RangeError(`invalid JVM heap ${JSON.stringify(heap)} (e.g. 512m, 1g)`);
   return [
-    '-Xms1g',
-    '-Xmx1g',
+    `-Xms${heap}`,
+    `-Xmx${heap}`,
     '-XX:+UseG1GC',
     '-XX:MaxGCPauseMillis=20',
     '-XX:InitiatingHeapOccupancyPercent=35',
@@ -167,7 +256,7 @@ function clusterId(): string {
   }
 }
 
-/** The PID of the broker this state dir started, if it is still running. */
+/** The PID of the broker this state dir started (node 1 of a cluster), if it is still running. */
 export function runningKafka(stateDir: string): number | undefined {
   const { pidFile, properties } = kafkaFiles(stateDir);
   const pid = readPidFile(pidFile);
@@ -218,26 +307,87 @@ export async function waitForKafka(
 }
 
 /**
- * Starts a single-node KRaft broker+controller in the background and waits until it answers.
- * Fetches the jars and formats the storage first when needed. Returns the bootstrap servers and PID.
+ * Starts a KRaft broker+controller in the background (or a cluster of them, `moreNodes`) and waits
+ * until every node answers. Fetches the jars and formats the storage first when needed. Returns the
+ * bootstrap servers (all nodes) and the PIDs (node 1 first).
  */
-export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServers: string; pid: number }> {
-  const files = kafkaFiles(options.stateDir);
-  const bootstrapServers = `127.0.0.1:${options.port}`;
+export async function startKafka(
+  options: KafkaOptions,
+): Promise<{ bootstrapServers: string; pid: number; pids: number[] }> {
+  const nodes = nodesOf(options);
   const libDir = await ensureKafkaJars(options.stateDir, options.version);
-  mkdirSync(files.dataDir, { recursive: true });
-  // Secured mode: the file holds the admin's password (JAAS), so only its owner may read it.
-  writeFileSync(files.properties, serverProperties(options, files.dataDir), { mode: 0o600 });
-  chmodSync(files.properties, 0o600);
-
-  if (!existsSync(join(files.dataDir, 'meta.properties'))) {
-    const format = ['format', '-t', clusterId(), '-c', files.properties, '--ignore-formatted'];
-    if (options.secure) format.push(...scramFormatArgs(options.secure));
-    await run('java', javaArgs(libDir, 'kafka.tools.StorageTool', format), { signal: options.signal });
+  // Nodes of an earlier, larger cluster of this state dir are no longer part of it.
+  for (let node = nodes.length + 1; node <= MAX_KAFKA_NODES; node++) {
+    const files = kafkaFiles(options.stateDir, node);
+    if (!existsSync(files.properties)) break;
+    await stopRecorded(files.pidFile, files.properties, 'SIGKILL');
+    rmSync(files.properties, { force: true });
+    if (files.dataDir.startsWith('/dev/shm/')) rmSync(files.dataDir, { recursive: true, force: true });
   }
+  // One cluster id for every node that still needs formatting.
+  const id = clusterId();
+  const formats = nodes.map(async (_, i) => {
+    const files = kafkaFiles(options.stateDir, i + 1);
+    mkdirSync(files.dataDir, { recursive: true });
+    mkdirSync(join(files.properties, '..'), { recursive: true });
+    // Secured mode: the file holds the admin's password (JAAS), so only its owner may read it.
+    writeFileSync(files.properties, serverProperties(options, i + 1, files.dataDir), { mode: 0o600 });
+    chmodSync(files.properties, 0o600);
+    if (!existsSync(join(files.dataDir, 'meta.properties'))) {
+      const format = ['format', '-t', id, '-c', files.properties, '--ignore-formatted'];
+      if (options.secure) format.push(...scramFormatArgs(options.secure));
+      await run('java', javaArgs(libDir, 'kafka.tools.StorageTool', format, heapOf(options)), {
+        signal: options.signal,
+      });
+    }
+  });
+  await Promise.all(formats);
+  const pids: number[] = [];
+  try {
+    for (let node = 1; node <= nodes.length; node++) pids.push(spawnNode(options, libDir, node));
+    // A node of a cluster answers once the controller quorum has a leader: start them all, then wait.
+    await Promise.all(pids.map((pid, i) => waitForNode(options, i + 1, pid)));
+  } catch (error) {
+    await stopKafka(options.stateDir);
+    throw error;
+  }
+  return {
+    bootstrapServers: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    pid: pids[0] as number,
+    pids,
+  };
+}
 
+/**
+ * Starts node `node` (1-based) of a cluster that `startKafka(options)` configured and formatted, e.g.
+ * after it was killed, and waits until it answers. Returns its PID.
+ */
+export async function startKafkaNode(options: KafkaOptions, node: number): Promise<number> {
+  const libDir = await ensureKafkaJars(options.stateDir, options.version);
+  const files = kafkaFiles(options.stateDir, node);
+  if (!existsSync(join(files.dataDir, 'meta.properties')))
+    throw new Error(`Kafka node ${node} of ${options.stateDir} was never formatted: start the cluster first`);
+  const pid = spawnNode(options, libDir, node);
+  try {
+    // The port its server.properties say (the cluster may have been started with other ports).
+    const port = kafkaNodes(options.stateDir).find((n) => n.node === node)?.port;
+    await waitForNode(options, node, pid, port);
+  } catch (error) {
+    await stopRecorded(files.pidFile, files.properties, 'SIGKILL');
+    throw error;
+  }
+  return pid;
+}
+
+function heapOf(options: KafkaOptions): string {
+  return options.heap ?? (nodesOf(options).length > 1 ? '512m' : '1g');
+}
+
+/** Spawns one configured node in the background and records its PID. */
+function spawnNode(options: KafkaOptions, libDir: string, node: number): number {
+  const files = kafkaFiles(options.stateDir, node);
   const log = openSync(files.logFile, 'w');
-  const child = spawn('java', javaArgs(libDir, 'kafka.Kafka', [files.properties]), {
+  const child = spawn('java', javaArgs(libDir, 'kafka.Kafka', [files.properties], heapOf(options)), {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -248,23 +398,39 @@ export async function startKafka(options: KafkaOptions): Promise<{ bootstrapServ
   child.unref();
   writeFileSync(files.pidFile, `${pid}\n`);
   options.onSpawn?.(pid);
-  try {
-    const security = options.secure ? secureClientSecurity(options.secure, 'admin') : undefined;
-    await waitForKafka(bootstrapServers, pid, files.logFile, options.signal, security);
-  } catch (error) {
-    await stopKafka(options.stateDir);
-    throw error;
-  }
-  return { bootstrapServers, pid };
+  return pid;
+}
+
+function waitForNode(options: KafkaOptions, node: number, pid: number, port?: number): Promise<void> {
+  port ??= (nodesOf(options)[node - 1] as KafkaNodePorts).port;
+  const security = options.secure ? secureClientSecurity(options.secure, 'admin') : undefined;
+  return waitForKafka(
+    `127.0.0.1:${port}`,
+    pid,
+    kafkaFiles(options.stateDir, node).logFile,
+    options.signal,
+    security,
+  );
 }
 
 /**
- * Stops the broker recorded in `<stateDir>/kafka.pid` (SIGTERM, then SIGKILL after 20 s) and deletes
- * its tmpfs data. Returns whether a broker was running.
+ * Stops every node recorded in `<stateDir>/kafka*.pid` (SIGTERM, then SIGKILL after 20 s; all at
+ * once, so that a cluster does not wait on the controller quorum one node at a time) and deletes
+ * their tmpfs data. Returns whether a broker was running.
  */
 export async function stopKafka(stateDir: string): Promise<boolean> {
-  const files = kafkaFiles(stateDir);
-  const stopped = await stopRecorded(files.pidFile, files.properties, 'SIGTERM');
-  if (files.dataDir.startsWith('/dev/shm/')) rmSync(files.dataDir, { recursive: true, force: true });
-  return stopped;
+  const nodes = [kafkaFiles(stateDir)];
+  for (let node = 2; node <= MAX_KAFKA_NODES; node++) {
+    const files = kafkaFiles(stateDir, node);
+    if (!existsSync(files.properties) && !existsSync(files.pidFile)) break;
+    nodes.push(files);
+  }
+  const stopped = await Promise.all(
+    nodes.map(async (files) => {
+      const was = await stopRecorded(files.pidFile, files.properties, 'SIGTERM');
+      if (files.dataDir.startsWith('/dev/shm/')) rmSync(files.dataDir, { recursive: true, force: true });
+      return was;
+    }),
+  );
+  return stopped.some(Boolean);
 }

@@ -248,6 +248,7 @@ export async function createBridgeAcls(admin: Admin, topicEnv: string, acls: Bri
       entry(p, TOPIC, topics.requested, LITERAL, READ),
       entry(p, TOPIC, topics.completed, LITERAL, WRITE),
       entry(p, TOPIC, topics.failed, LITERAL, WRITE),
+      entry(p, TOPIC, topics.deadLettered, LITERAL, WRITE),
       entry(p, GROUP, acls.adapterGroup, LITERAL, READ),
     ]),
     ...acls.services.map((p) => entry(p, TOPIC, topics.requested, LITERAL, WRITE)),

@@ -10,10 +10,11 @@ import type { RequestEnvelope } from '../events/request.js';
 import { serviceTopicNames, type TopicNames, topicNames } from '../events/topics.js';
 import { isTraceparent, TRACEPARENT_HEADER } from '../events/trace-context.js';
 import { naturalRows } from '../events/values.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { type Logger, logsAt, silentLogger } from '../logger.js';
 import { loadTelemetry, startRequestSpan } from '../telemetry.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
+import { DeadLetters } from './dead-letters.js';
 import { requestChannel } from './diagnostics.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import {
@@ -116,6 +117,8 @@ export interface AdapterStats {
   internalErrors: number;
   /** Writes answered with the reply recorded for their idempotency key, without running again. */
   replayed: number;
+  /** Messages put on the dead-letter topic (unanswerable, or their handling threw), published or not. */
+  deadLettered: number;
   /** How statements went to PostgreSQL (pipelining). */
   executor: ExecutorStats;
 }
@@ -180,7 +183,9 @@ export class DatabaseAdapter {
     publishFailures: 0,
     internalErrors: 0,
     replayed: 0,
+    deadLettered: 0,
   };
+  readonly #deadLetters: DeadLetters;
   readonly #idempotency: IdempotencyStore;
   /** False until the idempotency table was found at start (or when turned off). */
   #recording = false;
@@ -207,6 +212,12 @@ export class DatabaseAdapter {
     if (this.#routes.size === 0)
       throw new TypeError('the adapter consumes no topic: enable sharedTopics or name services');
     this.#logger = options.logger ?? silentLogger;
+    this.#deadLetters = new DeadLetters({
+      publish: (topic, message) => (this.#publisher as Publisher).publish(topic, message),
+      logger: this.#logger,
+      maxMessageBytes: options.maxMessageBytes ?? 1_000_000,
+      owner: this,
+    });
     // An adapter that allows DDL resets every connection after each statement (see ExecutorOptions).
     this.#executor = new Executor({ resetEveryStatement: options.allowDdl ?? false, ...options });
     this.#catalog = new Catalog(this.#executor.pool);
@@ -314,6 +325,12 @@ export class DatabaseAdapter {
     await transport.ping(routes.flatMap((r) => [r.topics.requested, r.topics.completed, r.topics.failed]));
     await this.#readReplyPartitions();
     this.#publisher = transport.publisher({ idempotent: true });
+    await transport.ping(routes.map((r) => r.topics.deadLettered)).catch((error) =>
+      this.#logger.warn('dead-letter topic not reachable: undecodable messages are logged and skipped', {
+        topics: routes.map((r) => r.topics.deadLettered),
+        error,
+      }),
+    );
     const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
     const seeder = new OffsetSeeder({
       endOffsets: (topic) => transport.endOffsets(topic),
@@ -431,13 +448,16 @@ export class DatabaseAdapter {
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ adapter: this, ...outcome, queueMs: startedAt - arrivedAt, totalMs });
     }
-    this.#logger.debug('request', {
-      correlationId: outcome.correlationId,
-      operation: outcome.operation,
-      outcome: outcome.outcome,
-      code: outcome.code,
-      durationMs: Math.round(totalMs * 1000) / 1000,
-    });
+    // Checked first: the fields of this line would otherwise be built for every request.
+    if (logsAt(this.#logger, 'debug')) {
+      this.#logger.debug('request', {
+        correlationId: outcome.correlationId,
+        operation: outcome.operation,
+        outcome: outcome.outcome,
+        code: outcome.code,
+        durationMs: Math.round(totalMs * 1000) / 1000,
+      });
+    }
     return published;
   }
 
@@ -459,12 +479,14 @@ export class DatabaseAdapter {
         error,
       });
       try {
-        const raw = message.value?.toString('utf8') ?? '';
+        let raw = '';
         let json: unknown;
         try {
+          raw = message.value?.toString('utf8') ?? '';
           json = JSON.parse(raw);
         } catch {}
-        await this.#answerMalformed(message, json, raw, internalError(error), this.#routeOf(message));
+        // Answered if it can be, and dead-lettered either way (INTERNAL_ERROR).
+        await this.#answerMalformed(message, json, raw, internalError(error), this.#routeOf(message), true);
       } catch (again) {
         this.#logger.error('failed request skipped', { offset: message.offset, error: again });
       }
@@ -604,7 +626,10 @@ export class DatabaseAdapter {
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );
     }
-    if (!this.#breaker.tryAcquire()) return failed(breakerOpen(this.#breaker.retryAfterMs));
+    // The ticket ties this request's outcome to the breaker's state now: a slow statement admitted
+    // before the breaker opened does not close it by succeeding late.
+    const ticket = this.#breaker.acquire();
+    if (ticket === undefined) return failed(breakerOpen(this.#breaker.retryAfterMs));
     try {
       const validator = this.#validator as SqlValidator;
       const allowDdl = this.#options.allowDdl ?? false;
@@ -777,7 +802,7 @@ export class DatabaseAdapter {
       }
       try {
         const parts = await work();
-        this.#breaker.success();
+        this.#breaker.success(ticket);
         if ('payload' in parts) {
           if (parts.replayed) this.#stats.replayed++;
           return {
@@ -798,16 +823,16 @@ export class DatabaseAdapter {
         // A connection lost mid-statement counts only when a fresh one cannot be had either (a
         // statement may end its own backend: `SELECT pg_terminate_backend(pg_backend_pid())`).
         if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
-          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure();
-          else this.#breaker.success();
+          if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure(ticket);
+          else this.#breaker.success(ticket);
         } else if (failure.code === 'VALIDATION_ERROR' && failure.sqlstate === undefined)
-          this.#breaker.cancel();
-        else this.#breaker.success();
+          this.#breaker.cancel(ticket);
+        else this.#breaker.success(ticket);
         return failed(failure);
       }
     } catch (error) {
       // Refused before the database was involved: the breaker learned nothing.
-      this.#breaker.cancel();
+      this.#breaker.cancel(ticket);
       return failed(
         error instanceof RequestRejected ? error.failure : validationError(String(error)).failure,
       );
@@ -1025,18 +1050,27 @@ export class DatabaseAdapter {
     raw: string,
     failure: Failure,
     route: Route,
+    internal = false,
   ): Promise<boolean> {
-    const fields = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+    const isObject = json !== null && typeof json === 'object' && !Array.isArray(json);
+    const fields = (isObject ? json : {}) as Record<string, unknown>;
     const correlationId = fields.correlation_id ?? /"correlation_id"\s*:\s*"([^"\\]{1,128})"/.exec(raw)?.[1];
-    if (!isSaneId(correlationId)) {
-      this.#stats.malformed++;
-      this.#logger.warn('unanswerable message skipped', {
-        topic: message.topic,
-        partition: message.partition,
-        offset: message.offset,
-        reason: failure.message,
+    const sane = isSaneId(correlationId);
+    // Dead-lettered (issue 8 §4, docs/protocol.md): what nobody can be answered for, and whatever
+    // threw unexpectedly (the caller still gets its failed reply when it has a usable id).
+    const deadLetter = async (answered: boolean) => {
+      this.#stats.deadLettered++;
+      await this.#deadLetters.send(message, route.topics.deadLettered, {
+        reason: internal ? 'INTERNAL_ERROR' : isObject ? 'NO_CORRELATION_ID' : 'UNDECODABLE',
+        error: failure.message,
+        correlationId: sane ? correlationId : undefined,
+        answered,
       });
       return true;
+    };
+    if (!sane) {
+      this.#stats.malformed++;
+      return deadLetter(false);
     }
     const payload = fields.payload as Record<string, unknown> | undefined;
     const short = (v: unknown) =>
@@ -1049,7 +1083,7 @@ export class DatabaseAdapter {
         ? rp
         : undefined;
     const eventId = short(fields.event_id);
-    return this.#publish(
+    const answered = await this.#publish(
       {
         correlation_id: correlationId,
         ...(eventId ? { event_id: eventId } : {}),
@@ -1059,6 +1093,7 @@ export class DatabaseAdapter {
       { kind: 'failed', failure },
       route,
     );
+    return internal ? deadLetter(answered) : answered;
   }
 
   async #publish(

@@ -23,3 +23,14 @@ export interface RequestDiagnostic {
 
 /** `dbbridge:adapter:request`: one message per request handled. */
 export const requestChannel = channel('dbbridge:adapter:request');
+
+/** What the adapter reports about each dead-lettered message. */
+export interface DeadLetterDiagnostic {
+  readonly adapter: object;
+  readonly reason: string;
+  /** False when even the dead letter could not be published (the message was logged and skipped). */
+  readonly published: boolean;
+}
+
+/** `dbbridge:adapter:dead-letter`: one message per message dead-lettered. */
+export const deadLetterChannel = channel('dbbridge:adapter:dead-letter');

@@ -31,8 +31,17 @@ interface PgErrorLike {
   severity?: string;
 }
 
+/**
+ * A connection that stopped answering in the middle of a request (its pipelined answers never all
+ * came): the connection is lost, whatever the statements' own promises said.
+ */
+export class ConnectionLost extends Error {
+  override readonly name = 'ConnectionLost';
+}
+
 /** True when the error means PostgreSQL could not be reached or dropped the connection. */
 export function isConnectionError(error: unknown): boolean {
+  if (error instanceof ConnectionLost) return true;
   if (!(error instanceof Error)) return false;
   const e = error as PgErrorLike;
   if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined)

@@ -4,7 +4,7 @@ import type { CompletedPayload } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
 import type { Logger } from '../logger.js';
 import { cappedQuery } from './capped-query.js';
-import { isConnectionError } from './error-mapping.js';
+import { ConnectionLost, isConnectionError } from './error-mapping.js';
 import { type Executor, finishStatement, type StatementResult } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
@@ -238,7 +238,15 @@ export class IdempotencyStore {
       );
       const [began, timed, claimed, ran] = await Promise.all(outcomes);
       if (!settled) {
-        broken = new Error('the connection did not settle after the statement');
+        // The connection was lost mid-request (e.g. PostgreSQL restarted): a connection failure,
+        // which the breaker counts and the client retries with the same key; nothing was committed.
+        const lost = [began, timed, claimed, ran].find(
+          (o) => o !== undefined && !o.ok && isConnectionError(o.error),
+        );
+        broken =
+          lost !== undefined && !lost.ok && lost.error instanceof Error
+            ? lost.error
+            : new ConnectionLost('the connection did not settle after the statement');
         throw broken;
       }
       for (const step of [began, timed]) if (step && !step.ok) throw step.error;

@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DatabaseAdapter } from './adapter.js';
-import type { RequestDiagnostic } from './diagnostics.js';
+import type { DeadLetterDiagnostic, RequestDiagnostic } from './diagnostics.js';
 
 const BREAKER_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
 /** Seconds: 0.5 ms to 30 s. */
@@ -16,7 +16,9 @@ export class AdapterMetrics {
   readonly #adapter: DatabaseAdapter;
   readonly #requests: Counter<'operation' | 'outcome' | 'code'>;
   readonly #duration: Histogram<'phase' | 'operation'>;
+  readonly #deadLettered: Counter<'reason' | 'published'>;
   readonly #listener: (message: unknown) => void;
+  readonly #deadLetterListener: (message: unknown) => void;
 
   constructor(adapter: DatabaseAdapter) {
     this.#adapter = adapter;
@@ -81,8 +83,20 @@ export class AdapterMetrics {
         this.set(adapter.assignedPartitions);
       },
     });
+    this.#deadLettered = new Counter({
+      name: 'dbbridge_dead_lettered_total',
+      help: 'Messages put on the dead-letter topic, by reason (UNDECODABLE, NO_CORRELATION_ID, INTERNAL_ERROR) and whether the dead letter was published (false: logged and skipped)',
+      labelNames: ['reason', 'published'],
+      registers,
+    });
     this.#listener = (message) => this.#observe(message as RequestDiagnostic);
     subscribe('dbbridge:adapter:request', this.#listener);
+    this.#deadLetterListener = (message) => {
+      const d = message as DeadLetterDiagnostic;
+      if (d.adapter === this.#adapter)
+        this.#deadLettered.inc({ reason: d.reason, published: String(d.published) });
+    };
+    subscribe('dbbridge:adapter:dead-letter', this.#deadLetterListener);
   }
 
   #observe(d: RequestDiagnostic): void {
@@ -102,5 +116,6 @@ export class AdapterMetrics {
 
   close(): void {
     unsubscribe('dbbridge:adapter:request', this.#listener);
+    unsubscribe('dbbridge:adapter:dead-letter', this.#deadLetterListener);
   }
 }

@@ -131,6 +131,9 @@ export class SqlValidator {
           );
         }
         if (DML.has(node)) return 'write';
+        // Refused whatever the policy, as pg_notify is (function-policy.ts); found by fuzzing.
+        if (node === 'NotifyStmt')
+          throw validationError('NOTIFY is refused: it sends notifications to other sessions (as pg_notify)');
         if (SESSION.has(node)) {
           throw validationError(
             `${describe(node, false)} changes the session or transaction state of a pooled connection and is not allowed`,

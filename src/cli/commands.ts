@@ -161,7 +161,7 @@ export interface TopicsArgs {
   readonly minInsyncReplicas?: number;
 }
 
-/** `dbbridge topics create`: the three topics of the environment, for a real cluster. */
+/** `dbbridge topics create`: the topics of the environment (with the dead-letter topic), for a real cluster. */
 export async function createTopics(env: EnvValues, args: TopicsArgs, io: Io): Promise<number> {
   const admin = new Kafka({
     clientId: 'dbbridge-cli',
@@ -252,7 +252,7 @@ export async function tail(env: EnvValues, io: Io, signal: AbortSignal, json: bo
         );
     },
   });
-  io.err(`following ${Object.values(topics).join(', ')} (Ctrl-C stops)`);
+  io.err(`following ${[topics.requested, topics.completed, topics.failed].join(', ')} (Ctrl-C stops)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await consumer.disconnect();
   const admin = kafka.admin(); // its group is of no use to anyone now

@@ -515,8 +515,9 @@ export class DatabaseEventClient implements AsyncDisposable {
     traceparent: string | undefined,
     idempotencyKey: string | undefined,
   ): Promise<QueryResult<R>> {
-    const permit = this.#breaker?.acquire();
-    if (this.#breaker && !permit) {
+    const breaker = this.#breaker;
+    const ticket = breaker?.acquire();
+    if (breaker && !ticket) {
       throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', {
         correlationId,
         executed: false,
@@ -549,15 +550,15 @@ export class DatabaseEventClient implements AsyncDisposable {
       // No reply at all (a timeout, Kafka down, an abort) says nothing about the database: an adapter
       // that died or is rejoining its group leaves the request in the topic for the next owner of its
       // partition. Only an adapter's coded report that PostgreSQL is unreachable counts (below).
-      permit?.cancel();
+      breaker?.cancel(ticket);
       throw error;
     }
     if (reply.event_type === 'DATABASE_QUERY_FAILED') {
       const p = reply.payload;
       const infrastructure =
         p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
-      if (infrastructure) permit?.failure();
-      else permit?.success();
+      if (infrastructure) breaker?.failure(ticket);
+      else breaker?.success(ticket);
       if (p.error_code === 'TIMEOUT_ERROR') {
         throw new TimeoutError(payload.options?.timeout_ms ?? timeoutMs, {
           fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
@@ -578,7 +579,7 @@ export class DatabaseEventClient implements AsyncDisposable {
         { retryable: p.retryable ?? infrastructure },
       );
     }
-    permit?.success();
+    breaker?.success(ticket);
     const p = reply.payload;
     const fields = p.columns ?? [];
     const textRows =

@@ -1,6 +1,12 @@
 import '../require-node.js';
 
 export {
+  DEAD_LETTER_EVENT_TYPE,
+  DEAD_LETTER_REASONS,
+  DeadLetterEnvelope,
+  DeadLetterReason,
+} from './dead-letter.js';
+export {
   completedEnvelope,
   type Failure,
   failedEnvelope,

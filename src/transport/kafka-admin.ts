@@ -8,12 +8,13 @@ export interface TopicLayout {
   readonly replyPartitions?: number;
   /** Default 1 (the local stack); 3 on a real cluster. */
   readonly replicationFactor?: number;
-  /** `min.insync.replicas` of the three topics (with `acks=all`, writes need this many replicas). Default: the broker's. */
+  /** `min.insync.replicas` of the topics (with `acks=all`, writes need this many replicas). Default: the broker's. */
   readonly minInsyncReplicas?: number;
 }
 
 /**
- * Creates the three topics if they are missing and waits until the broker reports their leaders.
+ * Creates the topics if they are missing (request, completed, failed, and the dead-letter topic with
+ * one partition: it carries little, and its messages are keyed by their source partition) and waits until the broker reports their leaders.
  * Existing topics are left as they are (their partition count is not changed).
  */
 export async function ensureTopics(
@@ -31,6 +32,7 @@ export async function ensureTopics(
     { topic: topics.requested, numPartitions: requestPartitions, logAppendTime: true },
     { topic: topics.completed, numPartitions: replyPartitions, logAppendTime: false },
     { topic: topics.failed, numPartitions: replyPartitions, logAppendTime: false },
+    { topic: topics.deadLettered, numPartitions: 1, logAppendTime: false },
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {
@@ -49,8 +51,34 @@ export async function ensureTopics(
       })),
     });
   } catch (error) {
-    // Another process may have created them between listTopics and createTopics.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    // Another process may have created them between listTopics and createTopics. On a cluster, the
+    // broker asked for the leaders may not know the new topics yet: waited for below.
+    const type = (error as { type?: string }).type;
+    if (
+      type !== 'TOPIC_ALREADY_EXISTS' &&
+      type !== 'UNKNOWN_TOPIC_OR_PARTITION' &&
+      type !== 'LEADER_NOT_AVAILABLE'
+    )
+      throw error;
   }
-  await admin.fetchTopicMetadata({ topics: [topics.requested, topics.completed, topics.failed] });
+  await waitForLeaders(admin, [topics.requested, topics.completed, topics.failed, topics.deadLettered]);
+}
+
+/** Polls the metadata (any broker may answer) until every partition of `topics` has a leader, 30 s at most. */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+        return;
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if ((type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline)
+        throw error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

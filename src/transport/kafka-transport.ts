@@ -178,6 +178,7 @@ export class KafkaTransport implements Transport {
       return connecting;
     };
     const publisher = new BatchingPublisher(
+      // acks=all (-1) for every publisher, idempotent or not (see `Publisher`).
       (batch) => producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) }).then(() => {}),
       wrap('produce'),
     );

@@ -169,7 +169,7 @@ export class PlatformaticTransport implements Transport {
       ...this.#base('producer'),
       retries: Math.max(this.#options.retries, 8),
       idempotent,
-      acks: ProduceAcks.ALL,
+      acks: ProduceAcks.ALL, // for every publisher, idempotent or not (see `Publisher`)
       partitioner: compatibilityPartitioner,
     });
     this.#producers.add(producer);

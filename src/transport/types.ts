@@ -26,14 +26,19 @@ export interface IncomingMessage {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** Publishes messages; sends issued within the same tick share one produce request. */
+/**
+ * Publishes messages; sends issued within the same tick share one produce request. Every publisher
+ * of both transports produces with `acks=all` (kafkajs `acks: -1`, platformatic `ProduceAcks.ALL`),
+ * idempotent or not: a publish resolves only once every in-sync replica has the message, so on a
+ * cluster with `min.insync.replicas` 2 an acknowledged request or reply survives the loss of a broker.
+ */
 export interface Publisher {
   publish(topic: string, message: OutgoingMessage): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface PublisherOptions {
-  /** Idempotent producer with acks from all in-sync replicas (the adapter's replies). Default true. */
+  /** Idempotent producer (no duplicates from its own retries). Default true. Acks are `all` either way. */
   readonly idempotent?: boolean;
 }
 

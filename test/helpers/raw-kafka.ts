@@ -15,7 +15,11 @@ export async function rawKafka(name: string) {
   await producer.connect();
   const consumers: Consumer[] = [];
   return {
-    async send(topic: string, value: string | Buffer, options: { key?: string; partition?: number } = {}) {
+    async send(
+      topic: string,
+      value: string | Buffer,
+      options: { key?: string; partition?: number; headers?: Record<string, string> } = {},
+    ) {
       await producer.send({
         topic,
         messages: [
@@ -23,6 +27,7 @@ export async function rawKafka(name: string) {
             value,
             key: options.key ?? null,
             ...(options.partition === undefined ? {} : { partition: options.partition }),
+            ...(options.headers === undefined ? {} : { headers: options.headers }),
           },
         ],
       });

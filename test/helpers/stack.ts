@@ -2,7 +2,15 @@ import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { migrate } from '../../scripts/migrate.js';
-import { ensureKafkaJars, kafkaFiles, startKafka } from '../../scripts/stack/kafka.js';
+import {
+  ensureKafkaJars,
+  type KafkaOptions,
+  kafkaFiles,
+  kafkaNodes,
+  startKafka,
+  startKafkaNode,
+  stopKafka,
+} from '../../scripts/stack/kafka.js';
 import { removeCluster, runningPostgres, startPostgres } from '../../scripts/stack/postgres.js';
 import { resolveStateDir, stopPid, stopRecorded } from '../../scripts/stack/process.js';
 import { ADAPTER_ROLE, ensureRoles, roleUrl } from '../../scripts/stack/roles.js';
@@ -157,6 +165,73 @@ export async function startThrowawayKafka(
       await stop();
       rmSync(stateDir, { recursive: true, force: true });
       rmSync(files.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ThrowawayKafkaCluster {
+  /** Every node, comma separated. */
+  readonly bootstrapServers: string;
+  /** Node ids (1-based, the KRaft `node.id`) and client ports. */
+  readonly nodes: readonly { readonly node: number; readonly port: number }[];
+  /** The PID of a node, if it runs. */
+  pid(node: number): number | undefined;
+  /** SIGKILL one node (no controlled shutdown): a broker that dies. Resolves once it is gone. */
+  kill(node: number): Promise<void>;
+  /** Starts a killed node again with its data, and waits until it answers. */
+  restart(node: number): Promise<void>;
+  /** Stops every node and deletes the data. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A KRaft cluster of its own (`brokers` nodes, each broker and controller, as `stack:up -- --brokers
+ * n` starts them; free ports, 512 MB of heap each, data under `<stateDir>/throwaway/kafka-<name>`):
+ * internal topics on three replicas with `min.insync.replicas` 2. The shared stack is not touched.
+ */
+export async function startThrowawayKafkaCluster(name: string, brokers = 3): Promise<ThrowawayKafkaCluster> {
+  if (!/^[\w-]{1,64}$/.test(name))
+    throw new TypeError(`invalid throw-away Kafka name ${JSON.stringify(name)}`);
+  const env = readEnv();
+  const root = resolveStateDir(env.DBBRIDGE_STATE_DIR);
+  const stateDir = join(root, 'throwaway', `kafka-${name}`);
+  await stopKafka(stateDir); // from a run that did not clean up (deletes its tmpfs data too)
+  rmSync(stateDir, { recursive: true, force: true });
+  const jars = await ensureKafkaJars(root, env.DBBRIDGE_KAFKA_VERSION);
+  const ownJars = join(stateDir, 'kafka', env.DBBRIDGE_KAFKA_VERSION, 'lib');
+  mkdirSync(join(ownJars, '..'), { recursive: true });
+  if (!existsSync(ownJars)) symlinkSync(jars, ownJars);
+  const ports = [];
+  for (let i = 0; i < brokers; i++) ports.push({ port: await freePort(), controllerPort: await freePort() });
+  const [first, ...moreNodes] = ports as [{ port: number; controllerPort: number }];
+  const options: KafkaOptions = {
+    stateDir,
+    version: env.DBBRIDGE_KAFKA_VERSION,
+    port: first.port,
+    controllerPort: first.controllerPort,
+    moreNodes,
+  };
+  const { bootstrapServers } = await startKafka(options);
+  const pid = (node: number) => kafkaNodes(stateDir).find((n) => n.node === node)?.pid;
+  return {
+    bootstrapServers,
+    nodes: ports.map((p, i) => ({ node: i + 1, port: p.port })),
+    pid,
+    async kill(node) {
+      const running = pid(node);
+      if (running === undefined) return;
+      await stopPid(running, 'SIGKILL');
+    },
+    async restart(node) {
+      await startKafkaNode(options, node);
+    },
+    async destroy() {
+      // SIGKILL: a cluster's nodes shutting down together wait on each other; the data goes anyway.
+      for (const n of kafkaNodes(stateDir)) {
+        if (n.pid !== undefined) await stopPid(n.pid, 'SIGKILL');
+      }
+      await stopKafka(stateDir);
+      rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }

@@ -100,7 +100,7 @@ describe('dbbridge health', () => {
 });
 
 describe('dbbridge topics create', () => {
-  it('creates the three topics with the partitions and min.insync.replicas asked for', async () => {
+  it('creates the topics (the dead-letter topic too) with the partitions and min.insync.replicas asked for', async () => {
     const fresh = uniqueEnv('cli-topics');
     const r = await dbbridge(
       [
@@ -122,7 +122,12 @@ describe('dbbridge topics create', () => {
     try {
       const { topics } = await admin.fetchTopicMetadata({ topics: Object.values(names) });
       const partitions = Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]));
-      expect(partitions).toEqual({ [names.requested]: 3, [names.completed]: 5, [names.failed]: 5 });
+      expect(partitions).toEqual({
+        [names.requested]: 3,
+        [names.completed]: 5,
+        [names.failed]: 5,
+        [names.deadLettered]: 1,
+      });
       const configs = await admin.describeConfigs({
         includeSynonyms: false,
         resources: [{ type: 2, name: names.requested, configNames: ['min.insync.replicas'] }],

@@ -81,7 +81,18 @@ describe('Executor', () => {
       maxRows: 1,
       timeoutMs: 5000,
     });
-    await new Promise((r) => setTimeout(r, 200)); // the 'error' reaches the checked-out client here
+    // Until the backend has gone (its FATAL message sent, its socket closed), not a fixed time.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const gone = await killer.run(
+        'SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1',
+        [rows[0].pid],
+        { readOnly: true, maxRows: 1, timeoutMs: 5000 },
+      );
+      if (gone.textRows[0]?.[0] === '0') break;
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const error = await e
       .runOn(client, 'SELECT 1', [], { readOnly: false, maxRows: 1, timeoutMs: 5000 })
       .catch((x) => x);

@@ -17,8 +17,11 @@ afterAll(async () => {
   await bridge?.close();
 });
 
-async function count(table: string) {
-  return Number((await bridge.pg.query(`SELECT count(*) FROM ${table}`)).rows[0].count);
+/** Rows of `table` where `column` = `value`: what one test wrote, whatever the others did. */
+async function count(table: string, column: string, value: unknown) {
+  return Number(
+    (await bridge.pg.query(`SELECT count(*) FROM ${table} WHERE ${column} = $1`, [value])).rows[0].count,
+  );
 }
 
 describe('SQL and validation errors come back within the round trip', () => {
@@ -37,21 +40,24 @@ describe('SQL and validation errors come back within the round trip', () => {
   });
 
   it('an unknown column in insert is a VALIDATION_ERROR and nothing is written', async () => {
-    const before = await count('agent_execution_logs');
+    const correlationId = randomUUID();
     const error = await db
-      .insert('agent_execution_logs', { agent_name: 'x', correlation_id: randomUUID(), no_such_column: 1 })
+      .insert('agent_execution_logs', { agent_name: 'x', correlation_id: correlationId, no_such_column: 1 })
       .catch((e) => e);
     expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(error.reason).toMatch(/unknown column "no_such_column"/);
-    expect(await count('agent_execution_logs')).toBe(before);
+    expect(await count('agent_execution_logs', 'correlation_id', correlationId)).toBe(0);
+    // The control: without the unknown column the same row is written (and seen by the count).
+    await db.insert('agent_execution_logs', { agent_name: 'x', correlation_id: correlationId });
+    expect(await count('agent_execution_logs', 'correlation_id', correlationId)).toBe(1);
     await expect(db.insert('no_such_table', { a: 1 })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
   });
 
   it('a constraint violation carries SQLSTATE, constraint and detail, and writes nothing', async () => {
-    const before = await count('agent_routing_decisions');
+    const correlationId = randomUUID();
     const error = await db
       .insert('agent_routing_decisions', {
-        correlation_id: randomUUID(),
+        correlation_id: correlationId,
         user_request: 'r',
         selected_agent: 'a',
         confidence_score: 1.5,
@@ -64,7 +70,7 @@ describe('SQL and validation errors come back within the round trip', () => {
       table: 'agent_routing_decisions',
     });
     expect(error.constraint).toBeTruthy();
-    expect(await count('agent_routing_decisions')).toBe(before);
+    expect(await count('agent_routing_decisions', 'correlation_id', correlationId)).toBe(0);
   });
 
   it('UPDATE and DELETE with an empty where are refused', async () => {
@@ -83,21 +89,32 @@ describe('SQL and validation errors come back within the round trip', () => {
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     await bridge.pg.query(`CREATE OR REPLACE FUNCTION dbbridge_test_write() RETURNS int LANGUAGE sql AS $$
       INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ('sneaky', gen_random_uuid()) RETURNING 1 $$`);
-    const before = await count('agent_execution_logs');
+    const before = await count('agent_execution_logs', 'agent_name', 'sneaky');
     await expect(db.query('SELECT dbbridge_test_write()')).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
       sqlstate: '25006',
     });
-    expect(await count('agent_execution_logs')).toBe(before);
+    expect(await count('agent_execution_logs', 'agent_name', 'sneaky')).toBe(before);
   });
 
   it('EXECUTE refuses session changes and, by default, DDL', async () => {
+    const marker = `ddl-${randomUUID()}`;
+    await bridge.pg.query('INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', [
+      marker,
+      randomUUID(),
+    ]);
     await expect(db.execute('SET statement_timeout = 0')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     await expect(db.execute('DROP TABLE agent_execution_logs')).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
-    await expect(db.execute('SELECT 1; SELECT 2')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
-    expect(await count('agent_execution_logs')).toBeGreaterThan(-1);
+    await expect(
+      db.execute(`SELECT 1; DELETE FROM agent_execution_logs WHERE agent_name = '${marker}'`),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      reason: expect.stringMatching(/exactly one SQL statement/),
+    });
+    // The table is still there, with the row the second statement would have deleted.
+    expect(await count('agent_execution_logs', 'agent_name', marker)).toBe(1);
   });
 
   it('max_rows caps the rows and flags the cut', async () => {
@@ -292,18 +309,31 @@ describe('deadlines', () => {
       await client.insert('agent_routing_decisions', row(control));
       expect(await stored(control)).toBe(1);
 
+      const marker = `deadline-${randomUUID()}`;
       const slow = client.request(
-        { operation_type: 'EXECUTE', sql: 'SELECT pg_sleep(1.2)' },
+        { operation_type: 'EXECUTE', sql: `SELECT pg_sleep(1.2) /* ${marker} */` },
         { timeoutMs: 10_000 },
       );
-      await new Promise((r) => setTimeout(r, 200)); // the sleep holds the connection now
+      // Wait until the sleep holds the only connection (seen in pg_stat_activity), not a fixed time.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const { rows } = await small.pg.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1`,
+          [`%${marker}%`],
+        );
+        if (rows[0].n > 0) break;
+        if (Date.now() > deadline) throw new Error('the slow statement never started');
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const id = randomUUID();
       const error = await client
         .insert('agent_routing_decisions', row(id), { timeoutMs: 400 })
         .catch((e) => e);
       expect(error).toBeInstanceOf(TimeoutError);
       await slow;
-      await new Promise((r) => setTimeout(r, 300)); // past the point where it would have run
+      // The INSERT waited for the one connection before this query did: once this one is answered,
+      // the INSERT has run or been dropped, whatever the machine's speed.
+      expect(await client.query('SELECT 1 AS after')).toEqual([{ after: 1 }]);
       expect(await stored(id)).toBe(0);
       await small.pg.query('DELETE FROM agent_routing_decisions WHERE id = $1', [control]);
     } finally {

@@ -1,8 +1,8 @@
 /**
  * One request fails alone, never the process: a battery of hostile requests, each published raw to
  * Kafka (as any client could) against the adapter running as a real child process. Every case gets
- * a coded failed reply or a correct answer (or, when it names no usable correlation id, is logged
- * and skipped), the process stays alive, the next normal request succeeds, and after a restart no
+ * a coded failed reply or a correct answer (or, when it names no usable correlation id, goes to
+ * the dead-letter topic: `skipped` below), the process stays alive, the next normal request succeeds, and after a restart no
  * hostile request is read again.
  */
 import { randomUUID } from 'node:crypto';
@@ -124,7 +124,7 @@ const CASES: [string, (cid: string) => string | Buffer, Outcome][] = [
 ];
 
 function skippedCount(): number {
-  return adapter.logs().split('unanswerable message skipped').length - 1;
+  return adapter.logs().split('message dead-lettered').length - 1;
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {

@@ -231,24 +231,55 @@ describe('API Reference', () => {
   });
 
   it('execute(): bulk update and cleanup of old rows return the rows affected', async () => {
-    const expected = Number(
-      (await direct(`SELECT count(*) FROM agent_execution_logs WHERE status = 'success'`))[0]?.count,
+    // The seed's statements, narrowed to this file's rows (agent names end in its tag): table-wide,
+    // they would change other tests' rows and make each test depend on which ran before it.
+    const mine = `%-${tag}`;
+    const success = await direct(
+      `SELECT execution_id FROM agent_execution_logs WHERE status = 'success' AND agent_name LIKE $1`,
+      [mine],
     );
-    const affected = await db.execute('UPDATE agent_execution_logs SET processed = TRUE WHERE status = $1', [
-      'success',
-    ]);
-    expect(affected).toBe(expected);
-    const old = Number(
-      (
-        await direct(
-          `SELECT count(*) FROM agent_routing_decisions WHERE created_at < NOW() - INTERVAL '90 days'`,
-        )
-      )[0]?.count,
+    expect(success.length).toBeGreaterThan(0);
+    const affected = await db.execute(
+      'UPDATE agent_execution_logs SET processed = TRUE WHERE status = $1 AND agent_name LIKE $2',
+      ['success', mine],
     );
-    expect(old).toBeGreaterThan(0);
+    expect(affected).toBe(success.length);
     expect(
-      await db.execute(`DELETE FROM agent_routing_decisions WHERE created_at < NOW() - INTERVAL '90 days'`),
-    ).toBe(old);
+      await direct(
+        `SELECT status = 'success' AS success, processed FROM agent_execution_logs WHERE agent_name LIKE $1 GROUP BY 1, 2 ORDER BY 1`,
+        [mine],
+      ),
+    ).toEqual([
+      { success: false, processed: false },
+      { success: true, processed: true },
+    ]);
+
+    // Old rows of its own: two past 90 days, one recent; the history of beforeAll is left alone.
+    const cleanup = agent('agent-cleanup');
+    await direct(
+      `INSERT INTO agent_routing_decisions (correlation_id, user_request, selected_agent, confidence_score, routing_strategy, created_at)
+       VALUES ($1, 'old', $2, 0.5, 's', now() - interval '91 days'), ($1, 'old', $2, 0.5, 's', '2024-01-01'),
+              ($1, 'recent', $2, 0.5, 's', now() - interval '89 days')`,
+      [randomUUID(), cleanup],
+    );
+    const history = await direct(
+      'SELECT count(*)::int AS n FROM agent_routing_decisions WHERE selected_agent LIKE $1',
+      [`agent-_-${tag}`],
+    );
+    expect(
+      await db.execute(
+        `DELETE FROM agent_routing_decisions WHERE created_at < NOW() - INTERVAL '90 days' AND selected_agent = $1`,
+        [cleanup],
+      ),
+    ).toBe(2);
+    expect(
+      await direct('SELECT user_request FROM agent_routing_decisions WHERE selected_agent = $1', [cleanup]),
+    ).toEqual([{ user_request: 'recent' }]);
+    expect(
+      await direct('SELECT count(*)::int AS n FROM agent_routing_decisions WHERE selected_agent LIKE $1', [
+        `agent-_-${tag}`,
+      ]),
+    ).toEqual(history);
   });
 
   it('healthCheck(): true when the broker answers and replies are assigned; roundTrip runs SELECT 1', async () => {
@@ -369,17 +400,50 @@ describe('Error Handling', () => {
     expect(await db.query('SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
   });
 
-  it('Retry with Exponential Backoff: a client with maxRetries runs queries normally', async () => {
-    const rows = await withDatabaseEventClient({ ...options(), maxRetries: 3 }, (client) =>
-      client.query('SELECT * FROM agent_execution_logs WHERE agent_name = $1 ORDER BY execution_id', [
-        agent('agent-researcher'),
-      ]),
+  it('Retry with Exponential Backoff: transient failures are retried after 1 s, then 2 s, and the query then succeeds', async () => {
+    // A gate that makes the query fail with a serialization failure (40001, transient) while a row
+    // of this test exists; the client's sleep between attempts opens it before the last retry.
+    await direct(`CREATE OR REPLACE FUNCTION dbbridge_test_retry_gate(gate text) RETURNS boolean LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM agent_execution_logs WHERE agent_name = gate) THEN
+          RAISE EXCEPTION 'not yet' USING ERRCODE = '40001';
+        END IF;
+        RETURN true;
+      END $$`);
+    const gate = agent('retry-gate');
+    await direct('INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', [
+      gate,
+      randomUUID(),
+    ]);
+    const delays: number[] = [];
+    const sleep = async (ms: number) => {
+      delays.push(ms);
+      if (delays.length === 2) await direct('DELETE FROM agent_execution_logs WHERE agent_name = $1', [gate]);
+    };
+    const sql =
+      'SELECT dbbridge_test_retry_gate($2) AS gate_open, * FROM agent_execution_logs WHERE agent_name = $1 ORDER BY execution_id';
+    const rows = await withDatabaseEventClient({ ...options(), maxRetries: 3, sleep }, (client) =>
+      client.query(sql, [agent('agent-researcher'), gate]),
     );
-    expect(rows).toEqual(
-      await direct('SELECT * FROM agent_execution_logs WHERE agent_name = $1 ORDER BY execution_id', [
-        agent('agent-researcher'),
-      ]),
-    );
+    // Two attempts failed (each followed by a backoff: 1 s, then 2 s, +-20 %), the third succeeded.
+    expect(delays).toHaveLength(2);
+    expect(delays[0]).toBeGreaterThanOrEqual(800);
+    expect(delays[0]).toBeLessThanOrEqual(1200);
+    expect(delays[1]).toBeGreaterThanOrEqual(1600);
+    expect(delays[1]).toBeLessThanOrEqual(2400);
+    expect(rows).toHaveLength(5);
+    expect(rows).toEqual(await direct(sql, [agent('agent-researcher'), gate]));
+
+    // Without retries the same transient failure reaches the caller: the test above can fail.
+    await direct('INSERT INTO agent_execution_logs (agent_name, correlation_id) VALUES ($1, $2)', [
+      gate,
+      randomUUID(),
+    ]);
+    const error = await withDatabaseEventClient({ ...options(), maxRetries: 0 }, (client) =>
+      client.query(sql, [agent('agent-researcher'), gate]),
+    ).catch((e) => e);
+    expect(error).toMatchObject({ code: 'DATABASE_OPERATION_FAILED', sqlstate: '40001', retryable: true });
+    await direct('DELETE FROM agent_execution_logs WHERE agent_name = $1', [gate]);
   });
 });
 

@@ -68,12 +68,13 @@ describe('generated/asyncapi.json', () => {
     for (const ref of all) expect(resolve(ref), ref).toBeDefined();
   });
 
-  it("has the protocol's three topics, each with its messages and a declared {env} parameter", () => {
+  it("has the protocol's topics (the seed's three and the dead-letter topic), each with its messages and a declared {env} parameter", () => {
     const t = topicNames('ENV');
     expect(Object.values(channels).map((c) => String(c.address).replace('{env}', 'ENV'))).toEqual([
       t.requested,
       t.completed,
       t.failed,
+      t.deadLettered,
     ]);
     for (const [name, channel] of Object.entries(channels)) {
       expect(Object.keys(channel.messages as Json).length, name).toBeGreaterThan(0);
@@ -108,17 +109,22 @@ describe('generated/asyncapi.json', () => {
     );
     expect(summary.sort()).toEqual([
       'receive #/channels/queryCompleted',
+      'receive #/channels/queryDeadLettered',
       'receive #/channels/queryFailed',
       'receive #/channels/queryRequested',
       'send #/channels/queryCompleted',
+      'send #/channels/queryDeadLettered',
       'send #/channels/queryFailed',
       'send #/channels/queryRequested',
     ]);
   });
 
-  it('keys messages by correlation id and names the reply partition', () => {
+  it('keys messages by correlation id (dead letters by source partition) and names the reply partition', () => {
     const messages = (doc.components as Json).messages as Record<string, Json>;
-    for (const message of Object.values(messages)) {
+    const { queryDeadLettered = {}, ...protocol } = messages;
+    const deadLetterKafka = (queryDeadLettered.bindings as Json).kafka as Json;
+    expect(String((deadLetterKafka.key as Json).description)).toContain('topic:partition');
+    for (const message of Object.values(protocol)) {
       const kafka = (message.bindings as Json).kafka as Json;
       expect(String((kafka.key as Json).description)).toContain('correlation_id');
       expect(deref(message.correlationId).location).toBe('$message.payload#/correlation_id');

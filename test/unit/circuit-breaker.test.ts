@@ -59,9 +59,93 @@ describe('CircuitBreaker', () => {
     expect(b.state).toBe('CLOSED');
     expect(states).toEqual(['OPEN', 'HALF_OPEN', 'OPEN', 'HALF_OPEN', 'CLOSED']);
   });
+
+  describe('with tickets (acquire)', () => {
+    it('a late success of a call admitted before the breaker opened does not close it', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1000, now: c.now });
+      const slow = b.acquire();
+      const first = b.acquire();
+      const second = b.acquire();
+      expect(slow && first && second).toBeTruthy();
+      b.failure(first);
+      b.failure(second);
+      expect(b.state).toBe('OPEN');
+      b.success(slow);
+      expect(b.state).toBe('OPEN');
+      expect(b.acquire()).toBeUndefined();
+      expect(b.retryAfterMs).toBe(1000);
+    });
+
+    it('without a ticket, the same late success closes it (the behaviour tickets change)', () => {
+      const b = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1000 });
+      b.tryAcquire();
+      b.tryAcquire();
+      b.tryAcquire();
+      b.failure();
+      b.failure();
+      expect(b.state).toBe('OPEN');
+      b.success();
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('a late failure neither extends the open time nor re-opens a breaker that closed since', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: c.now });
+      const early = b.acquire();
+      const late = b.acquire();
+      b.failure(early);
+      expect(b.state).toBe('OPEN');
+      c.advance(600);
+      b.failure(late);
+      expect(b.retryAfterMs).toBe(400);
+      c.advance(400);
+      const probe = b.acquire();
+      expect(probe).toMatchObject({ probe: true });
+      b.success(probe);
+      expect(b.state).toBe('CLOSED');
+      b.failure(late);
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('half-open: only the probe decides; other outcomes are ignored', () => {
+      const c = clock();
+      const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1000, now: c.now });
+      const before = b.acquire();
+      const stale = b.acquire();
+      b.failure(before);
+      c.advance(1000);
+      const probe = b.acquire();
+      expect(probe).toMatchObject({ probe: true });
+      expect(b.acquire()).toBeUndefined(); // one probe at a time
+      b.success(stale);
+      expect(b.state).toBe('HALF_OPEN');
+      b.cancel(stale);
+      expect(b.acquire()).toBeUndefined(); // the probe is still in flight
+      b.failure(probe);
+      expect(b.state).toBe('OPEN');
+      c.advance(1000);
+      const next = b.acquire();
+      b.cancel(next);
+      const again = b.acquire(); // a cancelled probe frees the slot
+      expect(again).toMatchObject({ probe: true });
+      b.success(again);
+      expect(b.state).toBe('CLOSED');
+    });
+
+    it('closed: ticket failures count toward the threshold and a success resets the count', () => {
+      const b = new CircuitBreaker({ failureThreshold: 2 });
+      b.failure(b.acquire());
+      b.success(b.acquire());
+      b.failure(b.acquire());
+      expect(b.state).toBe('CLOSED');
+      b.failure(b.acquire());
+      expect(b.state).toBe('OPEN');
+    });
+  });
 });
 
-describe('CircuitBreaker with permits (the client)', () => {
+describe('CircuitBreaker with probeAfterMs (the client)', () => {
   it('probes early, doubles the wait after each failed probe up to resetTimeoutMs, closes on a successful probe', () => {
     const c = clock();
     const b = new CircuitBreaker({
@@ -70,8 +154,8 @@ describe('CircuitBreaker with permits (the client)', () => {
       resetTimeoutMs: 5000,
       now: c.now,
     });
-    b.acquire()?.failure();
-    b.acquire()?.failure();
+    b.failure(b.acquire());
+    b.failure(b.acquire());
     expect(b.state).toBe('OPEN');
     expect(b.retryAfterMs).toBe(1000);
     c.advance(999);
@@ -82,52 +166,26 @@ describe('CircuitBreaker with permits (the client)', () => {
       const probe = b.acquire();
       expect(probe).toBeDefined();
       expect(b.acquire()).toBeUndefined(); // one probe at a time
-      probe?.failure();
+      b.failure(probe);
       waits.push(b.retryAfterMs);
       c.advance(b.retryAfterMs);
     }
     expect(waits).toEqual([2000, 4000, 5000, 5000]);
-    const probe = b.acquire();
-    probe?.success();
+    b.success(b.acquire());
     expect(b.state).toBe('CLOSED');
     // The next opening starts from the short wait again.
-    b.acquire()?.failure();
-    b.acquire()?.failure();
+    b.failure(b.acquire());
+    b.failure(b.acquire());
     expect(b.retryAfterMs).toBe(1000);
   });
 
-  it('a late success of a call admitted before the breaker opened does not close it', () => {
+  it('without probeAfterMs every opening lasts resetTimeoutMs (the adapter)', () => {
     const c = clock();
-    const b = new CircuitBreaker({ failureThreshold: 2, probeAfterMs: 1000, now: c.now });
-    const early = b.acquire();
-    b.acquire()?.failure();
-    b.acquire()?.failure();
-    expect(b.state).toBe('OPEN');
-    early?.success();
-    expect(b.state).toBe('OPEN');
-    c.advance(1000);
-    expect(b.state).toBe('HALF_OPEN');
-    // ... nor does a late failure re-open it for longer, or take the probe's place.
-    const probe = b.acquire();
-    early?.failure();
-    expect(b.acquire()).toBeUndefined();
-    probe?.success();
-    expect(b.state).toBe('CLOSED');
-  });
-
-  it('a cancelled probe frees the slot without deciding anything; a permit reports once', () => {
-    const c = clock();
-    const b = new CircuitBreaker({ failureThreshold: 1, probeAfterMs: 500, resetTimeoutMs: 500, now: c.now });
-    b.acquire()?.failure();
-    c.advance(500);
-    const probe = b.acquire();
-    probe?.cancel();
-    probe?.failure(); // ignored: already reported
-    expect(b.state).toBe('HALF_OPEN');
-    const next = b.acquire();
-    expect(next).toBeDefined();
-    next?.success();
-    next?.failure();
-    expect(b.state).toBe('CLOSED');
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 3000, now: c.now });
+    b.failure(b.acquire());
+    expect(b.retryAfterMs).toBe(3000);
+    c.advance(3000);
+    b.failure(b.acquire());
+    expect(b.retryAfterMs).toBe(3000);
   });
 });

@@ -1,22 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RequestRejected } from '../../src/adapter/failures.js';
 import { REFUSED_FUNCTIONS, refusedFunction } from '../../src/adapter/function-policy.js';
 import { SqlValidator, type StatementPolicy } from '../../src/adapter/sql-validator.js';
+import { rejection } from '../helpers/rejection.js';
 
 let v: SqlValidator;
 beforeAll(async () => {
   v = await SqlValidator.create();
 });
-
-function rejection(fn: () => unknown) {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 const READ: StatementPolicy = { kind: 'read' };
 const EXEC: StatementPolicy = { kind: 'execute', allowDdl: false };

@@ -1,24 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RequestRejected } from '../../src/adapter/failures.js';
 import { OPERATION_RULES, toOperation } from '../../src/adapter/operations.js';
 import { SqlValidator } from '../../src/adapter/sql-validator.js';
 import { WireRequestEnvelope } from '../../src/events/absent.js';
 import { OperationType, type RequestPayload } from '../../src/events/request.js';
+import { rejection } from '../helpers/rejection.js';
 
 let validator: SqlValidator;
 beforeAll(async () => {
   validator = await SqlValidator.create();
 });
-
-function rejection(fn: () => unknown) {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The older Python client: every optional field present, `null` when unset. */
 function olderDialect(payload: Record<string, unknown>) {

@@ -1,6 +1,6 @@
 /** The bounds of a request, checked with no I/O: what the adapter refuses before using a field. */
 import { describe, expect, it } from 'vitest';
-import { toFailure } from '../../src/adapter/error-mapping.js';
+import { ConnectionLost, toFailure } from '../../src/adapter/error-mapping.js';
 import { jsonDepth, payloadProblem, REQUEST_LIMITS, statementProblem } from '../../src/events/limits.js';
 import { RequestEnvelope } from '../../src/events/request.js';
 
@@ -132,5 +132,15 @@ describe('what counts as the database being down', () => {
     expect(toFailure(new Error('Connection terminated unexpectedly'), 'execute').code).toBe(
       'DATABASE_CONNECTION_FAILED',
     );
+  });
+
+  it('a connection whose pipelined answers never all came is lost: retryable, maybe executed', () => {
+    expect(
+      toFailure(new ConnectionLost('the connection did not settle after the statement'), 'execute'),
+    ).toMatchObject({
+      code: 'DATABASE_CONNECTION_FAILED',
+      retryable: true,
+      executed: true,
+    });
   });
 });

@@ -1,21 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RequestRejected } from '../../src/adapter/failures.js';
 import { SqlValidator } from '../../src/adapter/sql-validator.js';
+import { rejection } from '../helpers/rejection.js';
 
 let v: SqlValidator;
 beforeAll(async () => {
   v = await SqlValidator.create();
 });
-
-function rejection(fn: () => unknown) {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('SqlValidator', () => {
   it.each([
@@ -89,6 +79,18 @@ describe('SqlValidator', () => {
     }
     expect(rejection(() => v.check('DROP TABLE t', exec)).message).toMatch(/DBBRIDGE_ALLOW_DDL/);
     expect(v.check('CREATE TABLE t2 (a int)', { kind: 'execute', allowDdl: true })).toBe('ddl');
+  });
+
+  it('refuses NOTIFY even with DDL allowed, as pg_notify (a counterexample found by fuzzing)', () => {
+    for (const policy of [
+      { kind: 'execute', allowDdl: true },
+      { kind: 'transaction', allowDdl: true },
+    ] as const) {
+      expect(rejection(() => v.check("NOTIFY chan, 'payload'", policy))).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        message: 'NOTIFY is refused: it sends notifications to other sessions (as pg_notify)',
+      });
+    }
   });
 
   it('an exact policy takes only its statement kind', () => {

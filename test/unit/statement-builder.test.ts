@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnMeta, TableMeta } from '../../src/adapter/catalog.js';
-import { RequestRejected } from '../../src/adapter/failures.js';
 import { toOperation } from '../../src/adapter/operations.js';
 import { buildStatement, type TableLookup } from '../../src/adapter/statement-builder.js';
 import type { RequestPayload } from '../../src/events/request.js';
+import { asyncRejection } from '../helpers/rejection.js';
 
 const col = (name: string, type = 'text'): [string, ColumnMeta] => [
   name,
@@ -30,14 +30,8 @@ async function build(payload: RequestPayload) {
   return buildStatement(op, lookup);
 }
 
-async function failure(payload: RequestPayload) {
-  try {
-    await build(payload);
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a rejection');
+function failure(payload: RequestPayload) {
+  return asyncRejection(() => build(payload));
 }
 
 describe('statement builder', () => {

@@ -7,7 +7,9 @@ describe('topic names', () => {
       requested: 'prod.omninode-bridge.database.service-a.query-requested.v1',
       completed: 'prod.omninode-bridge.database.service-a.query-completed.v1',
       failed: 'prod.omninode-bridge.database.service-a.query-failed.v1',
+      deadLettered: 'prod.omninode-bridge.database.service-a.query-dead-lettered.v1',
     });
+    expect(topicNames('prod').deadLettered).toBe('prod.omninode-bridge.database.query-dead-lettered.v1');
     expect(Object.values(serviceTopicNames('prod', 'service-a'))).not.toContain(topicNames('prod').requested);
   });
 
