@@ -1022,11 +1022,6 @@ export class DatabaseAdapter {
     };
   }
 
-  /**
-   * The request's timeout, cut to what is left before its deadline less a margin for the reply to
-   * travel back (so the caller hears TIMEOUT_ERROR rather than waiting out its own timer), in steps
-   * so the SET is rarely repeated on a pooled connection.
-   */
   /** Less than 90 % of the request's timeout is left before its deadline (it waited that long). */
   #squeezed(request: RequestEnvelope): boolean {
     if (request.deadline === undefined) return false;
@@ -1034,6 +1029,11 @@ export class DatabaseAdapter {
     return Date.parse(request.deadline) - Date.now() < budget * 0.9;
   }
 
+  /**
+   * The request's timeout, cut to what is left before its deadline less a margin for the reply to
+   * travel back (so the caller hears TIMEOUT_ERROR rather than waiting out its own timer), in steps
+   * so the SET is rarely repeated on a pooled connection.
+   */
   #statementTimeout(request: RequestEnvelope): number {
     let budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
     if (request.deadline !== undefined) {
