@@ -3,8 +3,14 @@ import type { BreakerState } from './events/error-codes.js';
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the breaker. Default 5. */
   readonly failureThreshold?: number;
-  /** Time the breaker stays open before it lets one probe through, ms. Default 60000 (the seed's figure). */
+  /**
+   * Longest time the breaker stays open before it lets a probe through, ms. Default 60000 (the
+   * seed's figure). With `probeAfterMs` below it, the first probe comes sooner and the wait doubles
+   * after each failed probe up to this.
+   */
   readonly resetTimeoutMs?: number;
+  /** Wait before the first probe after the breaker opens, ms. Default: `resetTimeoutMs` (no back-off). */
+  readonly probeAfterMs?: number;
   /** Clock, injectable for tests. Default `Date.now`. */
   readonly now?: () => number;
   /** Called on every state change. */
@@ -21,8 +27,9 @@ export interface BreakerTicket {
 }
 
 /**
- * CLOSED -> (threshold consecutive failures) -> OPEN -> (reset timeout) -> HALF_OPEN: one probe at a
- * time; its success closes the breaker, its failure opens it again for another reset timeout.
+ * CLOSED -> (threshold consecutive failures) -> OPEN -> (wait) -> HALF_OPEN: one probe at a time;
+ * its success closes the breaker, its failure opens it again, for twice the previous wait (from
+ * `probeAfterMs` up to `resetTimeoutMs`; without `probeAfterMs`, always `resetTimeoutMs`).
  *
  * Outcomes reported with the ticket of `acquire()` only count for the breaker's present state: a
  * call admitted before the breaker last opened that ends later (a slow statement that succeeds after
@@ -32,6 +39,9 @@ export interface BreakerTicket {
 export class CircuitBreaker {
   readonly #threshold: number;
   readonly #resetTimeoutMs: number;
+  readonly #probeAfterMs: number;
+  /** How long the current opening lasts before a probe is let through. */
+  #openForMs: number;
   readonly #now: () => number;
   readonly #onStateChange: ((state: BreakerState) => void) | undefined;
   #state: BreakerState = 'CLOSED';
@@ -44,21 +54,24 @@ export class CircuitBreaker {
   constructor(options: CircuitBreakerOptions = {}) {
     this.#threshold = options.failureThreshold ?? 5;
     this.#resetTimeoutMs = options.resetTimeoutMs ?? 60_000;
+    this.#probeAfterMs = Math.min(options.probeAfterMs ?? this.#resetTimeoutMs, this.#resetTimeoutMs);
+    this.#openForMs = this.#probeAfterMs;
     this.#now = options.now ?? Date.now;
     this.#onStateChange = options.onStateChange;
     if (!(this.#threshold >= 1)) throw new RangeError('failureThreshold must be at least 1');
+    if (!(this.#probeAfterMs > 0)) throw new RangeError('probeAfterMs must be positive');
   }
 
   /** The state as a caller would see it now (an expired OPEN reads as HALF_OPEN). */
   get state(): BreakerState {
-    if (this.#state === 'OPEN' && this.#now() - this.#openedAt >= this.#resetTimeoutMs) return 'HALF_OPEN';
+    if (this.#state === 'OPEN' && this.#now() - this.#openedAt >= this.#openForMs) return 'HALF_OPEN';
     return this.#state;
   }
 
   /** Milliseconds until an open breaker admits a probe (0 when it admits requests now). */
   get retryAfterMs(): number {
     if (this.#state !== 'OPEN') return 0;
-    return Math.max(0, this.#openedAt + this.#resetTimeoutMs - this.#now());
+    return Math.max(0, this.#openedAt + this.#openForMs - this.#now());
   }
 
   /**
@@ -89,6 +102,7 @@ export class CircuitBreaker {
     if (ticket !== undefined && !this.#counts(ticket)) return;
     this.#failures = 0;
     this.#probeInFlight = false;
+    this.#openForMs = this.#probeAfterMs;
     if (this.#state !== 'CLOSED') this.#transition('CLOSED');
   }
 
@@ -97,6 +111,9 @@ export class CircuitBreaker {
     this.#probeInFlight = false;
     this.#failures++;
     if (this.#state === 'HALF_OPEN' || this.#failures >= this.#threshold) {
+      // A failed probe doubles the wait; a fresh opening starts from the shortest one.
+      if (this.#state === 'HALF_OPEN') this.#openForMs = Math.min(this.#resetTimeoutMs, this.#openForMs * 2);
+      else if (this.#state === 'CLOSED') this.#openForMs = this.#probeAfterMs;
       this.#openedAt = this.#now();
       if (this.#state !== 'OPEN') this.#epoch++;
       this.#transition('OPEN');

@@ -138,6 +138,15 @@ export const Env = z.object({
     .min(1)
     .default('dbbridge-adapter')
     .describe('Adapter: consumer group shared by all adapter processes.'),
+  DBBRIDGE_INSTANCE_ID: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      'Adapter: Kafka `group.instance.id` (static group membership), unique per live adapter, so one restarted after a crash takes its partitions back at once; default `<hostname>-<n>`, n the lowest number no other live adapter of the group on this host holds; `off`: dynamic membership. kafkajs has no static membership: there the id names the member, and a restarted adapter removes the member its dead predecessor left before it joins.',
+    ),
   DBBRIDGE_IDEMPOTENCY_RETENTION_MS: int(1000)
     .default(86_400_000)
     .describe(

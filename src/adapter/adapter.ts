@@ -31,6 +31,7 @@ import {
   recordKey,
   requestDigest,
 } from './idempotency.js';
+import { OffsetSeeder } from './offset-seeding.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { toOperation } from './operations.js';
 import { type IdentityPolicy, PolicyEnforcer, type PolicyFile, policyOf, unknownIdentity } from './policy.js';
@@ -103,6 +104,11 @@ export interface AdapterOptions extends ExecutorOptions {
    * after a write committed and before its reply is published.
    */
   readonly failpoint?: 'after-commit-before-reply';
+  /**
+   * Kafka `group.instance.id` of this adapter (static membership, `DBBRIDGE_INSTANCE_ID`): restarted
+   * with the same id, it takes its partitions back at once. Unique per live adapter. Default none.
+   */
+  readonly groupInstanceId?: string;
   readonly logger?: Logger;
 }
 
@@ -186,6 +192,7 @@ export class DatabaseAdapter {
   readonly #catalog: Catalog;
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
+  #seeder: OffsetSeeder | undefined;
   readonly #slots: Semaphore;
   /** Per identity ('' for the shared topics); an identity without one is refused. */
   readonly #lanes = new Map<string, Lane>();
@@ -415,14 +422,25 @@ export class DatabaseAdapter {
       }),
     );
     const [first, ...extraTopics] = [...this.#routes.keys()] as [string, ...string[]];
+    const seeder = new OffsetSeeder({
+      endOffsets: (topic) => transport.endOffsets(topic),
+      logger: this.#logger,
+    });
+    this.#seeder = seeder;
     this.#consumer = await transport.openGroupConsumer({
       groupId: this.#options.groupId ?? 'dbbridge-adapter',
       topic: first,
       ...(extraTopics.length > 0 ? { extraTopics } : {}),
       onBatch: (batch) => this.#onBatch(batch),
       partitionsConsumedConcurrently: 4,
-      onPartitionsRevoked: (partitions) => this.#tracker.forget(partitions),
+      onPartitionsRevoked: (partitions) => {
+        this.#tracker.forget(partitions);
+        seeder.forget(partitions);
+      },
+      onPartitionsAssigned: (partitions) => seeder.assigned(partitions),
+      ...(this.#options.groupInstanceId ? { groupInstanceId: this.#options.groupInstanceId } : {}),
     });
+    seeder.attach(this.#consumer);
     this.#commitTimer = setInterval(() => void this.#commit(), this.#options.commitIntervalMs ?? 100);
     this.#logger.info('adapter subscribed', { topics: [...this.#routes.keys()] });
     for (const [topic, { identity }] of this.#routes) {
@@ -461,6 +479,8 @@ export class DatabaseAdapter {
   }
 
   async #onBatch(batch: GroupBatch): Promise<void> {
+    // A partition the group never committed is served only once its position is committed.
+    await this.#seeder?.ready(batch.topic, batch.partition, batch.messages[0]?.offset);
     for (const message of batch.messages) {
       if (this.#stopping || !batch.isActive()) return;
       const arrivedAt = performance.now();
@@ -646,7 +666,12 @@ export class DatabaseAdapter {
       });
     }
     const executeStart = performance.now();
-    const reply = await this.#execute(request, route, outcome.traceparent);
+    const squeezed = this.#squeezed(request);
+    let reply = await this.#execute(request, route, outcome.traceparent);
+    // Cancelled with only the rest of a budget spent waiting (in the topic while its partition had no
+    // adapter, or in the queue): a repeat with a fresh deadline may well succeed.
+    if (squeezed && reply.kind === 'failed' && reply.failure.code === 'TIMEOUT_ERROR')
+      reply = { ...reply, failure: { ...reply.failure, retryable: true } };
     if (
       this.#options.failpoint === 'after-commit-before-reply' &&
       reply.kind === 'completed' &&
@@ -1118,6 +1143,13 @@ export class DatabaseAdapter {
         return payload;
       },
     };
+  }
+
+  /** Less than 90 % of the request's timeout is left before its deadline (it waited that long). */
+  #squeezed(request: RequestEnvelope): boolean {
+    if (request.deadline === undefined) return false;
+    const budget = request.payload.options?.timeout_ms ?? this.#options.defaultTimeoutMs ?? 30_000;
+    return Date.parse(request.deadline) - Date.now() < budget * 0.9;
   }
 
   /**

@@ -7,6 +7,7 @@ import { describeSecurity } from '../transport/security.js';
 import type { Transport } from '../transport/types.js';
 import { DatabaseAdapter } from './adapter.js';
 import { type OperationsServer, startOperationsServer } from './http-server.js';
+import { claimInstanceId } from './instance-id.js';
 import { loadPolicyFile } from './policy.js';
 
 /**
@@ -16,6 +17,7 @@ import { loadPolicyFile } from './policy.js';
 export function adapterFromEnv(
   env: Env,
   logger: Logger,
+  groupInstanceId?: string,
 ): { readonly adapter: DatabaseAdapter; readonly transport: Transport } {
   if (!env.KAFKA_BOOTSTRAP_SERVERS || !env.DATABASE_URL) {
     throw new Error(
@@ -64,6 +66,7 @@ export function adapterFromEnv(
     breaker: { resetTimeoutMs: env.DBBRIDGE_BREAKER_RESET_MS },
     idempotency: { retentionMs: env.DBBRIDGE_IDEMPOTENCY_RETENTION_MS },
     ...(env.DBBRIDGE_FAILPOINT ? { failpoint: env.DBBRIDGE_FAILPOINT } : {}),
+    ...(groupInstanceId ? { groupInstanceId } : {}),
     logger,
   });
   return { adapter, transport };
@@ -74,7 +77,14 @@ export async function main(): Promise<void> {
   assertNodeVersion();
   const env = readEnvWithStack();
   const logger = jsonLogger(env.DBBRIDGE_LOG_LEVEL, { service: 'dbbridge-adapter' });
-  const { adapter, transport } = adapterFromEnv(env, logger);
+  // Held for the life of the process (the kernel frees it on any death, SIGKILL included).
+  const instance = await claimInstanceId({
+    explicit: env.DBBRIDGE_INSTANCE_ID,
+    groupId: env.DBBRIDGE_ADAPTER_GROUP,
+    brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').map((s) => s.trim()),
+  });
+  if (instance.id !== undefined) logger.info('group instance id', { groupInstanceId: instance.id });
+  const { adapter, transport } = adapterFromEnv(env, logger, instance.id);
   let operations: OperationsServer | undefined;
   let stopping = false;
   const stop = (signal: string) => {
@@ -87,6 +97,7 @@ export async function main(): Promise<void> {
       .stop()
       .then(() => operations?.close())
       .then(() => transport.close())
+      .then(() => instance.release())
       .then(() => process.exit(0))
       .catch((error) => {
         logger.error('stop failed', { error });

@@ -516,7 +516,8 @@ export class DatabaseEventClient implements AsyncDisposable {
     idempotencyKey: string | undefined,
   ): Promise<QueryResult<R>> {
     const breaker = this.#breaker;
-    if (breaker && !breaker.tryAcquire()) {
+    const ticket = breaker?.acquire();
+    if (breaker && !ticket) {
       throw new DatabaseError('CIRCUIT_BREAKER_OPEN', 'Circuit breaker open', {
         correlationId,
         executed: false,
@@ -546,22 +547,24 @@ export class DatabaseEventClient implements AsyncDisposable {
         },
       });
     } catch (error) {
-      // Not sent (Kafka known down): the breaker learns nothing it would not refuse itself.
-      if (error instanceof BrokerUnavailableError) breaker?.cancel();
-      else if (error instanceof TimeoutError || error instanceof TransportError) breaker?.failure();
-      else breaker?.success();
+      // No reply at all (a timeout, Kafka down, an abort) says nothing about the database: an adapter
+      // that died or is rejoining its group leaves the request in the topic for the next owner of its
+      // partition. Only an adapter's coded report that PostgreSQL is unreachable counts (below).
+      breaker?.cancel(ticket);
       throw error;
     }
     if (reply.event_type === 'DATABASE_QUERY_FAILED') {
       const p = reply.payload;
       const infrastructure =
         p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
-      if (infrastructure) breaker?.failure();
-      else breaker?.success();
+      if (infrastructure) breaker?.failure(ticket);
+      else breaker?.success(ticket);
       if (p.error_code === 'TIMEOUT_ERROR') {
         throw new TimeoutError(payload.options?.timeout_ms ?? timeoutMs, {
           fromAdapter: { reason: p.error_message, ...(p.sqlstate ? { sqlstate: p.sqlstate } : {}) },
           correlationId,
+          // The adapter says so when the request only had what was left of its time after waiting.
+          retryable: p.retryable === true && p.executed === false,
         });
       }
       throw new DatabaseError(
@@ -576,7 +579,7 @@ export class DatabaseEventClient implements AsyncDisposable {
         { retryable: p.retryable ?? infrastructure },
       );
     }
-    breaker?.success();
+    breaker?.success(ticket);
     const p = reply.payload;
     const fields = p.columns ?? [];
     const textRows =
@@ -638,7 +641,8 @@ export class DatabaseEventClient implements AsyncDisposable {
       return error.retryable && (!isWrite || keyed || error.executed === false);
     }
     if (error instanceof TimeoutError) {
-      if (error.code !== 'REQUEST_TIMEOUT') return false;
+      // Cancelled by the adapter: retried only when it ran out of a budget spent waiting (not run).
+      if (error.code !== 'REQUEST_TIMEOUT') return error.retryable && (!isWrite || keyed);
       return isWrite ? keyed : this.#options.retryOnTimeout;
     }
     // Never sent: even a write may be sent again.

@@ -43,8 +43,14 @@ export interface DatabaseEventClientOptions {
   idempotentWrites?: boolean;
   /** `stream()`: chunks (about 256 KiB of rows each) buffered before the reply reader waits. Default 4. */
   streamBufferChunks?: number;
-  /** Client breaker: consecutive failures to open (default 5) and open time (default 60000 ms, the seed's figure). */
-  circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number };
+  /**
+   * Client breaker. It counts only an adapter's coded report that PostgreSQL is unreachable
+   * (`DATABASE_CONNECTION_FAILED`, the adapter's `CIRCUIT_BREAKER_OPEN`); a call with no reply
+   * (timeout, Kafka down) counts neither way. `failureThreshold` consecutive reports open it (default
+   * 5); the first probe goes through after `probeAfterMs` (default 1000), and each failed probe doubles
+   * the wait up to `resetTimeoutMs` (default 60000, the seed's figure); a successful probe closes it.
+   */
+  circuitBreaker?: { failureThreshold?: number; resetTimeoutMs?: number; probeAfterMs?: number };
   /** Type parsers used to decode rows. Default: `pg`'s (`pg-types`), so rows equal what `pg` returns. */
   typeParser?: TypeParserLookup;
   /** Kafka client library of the client's own transport: `kafkajs` or `platformatic`. Default: `DBBRIDGE_TRANSPORT` or `platformatic`. */
@@ -87,6 +93,7 @@ const OptionsSchema = z.object({
     .object({
       failureThreshold: z.number().int().min(1).default(5),
       resetTimeoutMs: z.number().int().positive().default(60_000),
+      probeAfterMs: z.number().int().positive().default(1000),
     })
     .prefault({}),
 });

@@ -18,6 +18,7 @@ import { BatchingPublisher, type Queued } from './batching-publisher.js';
 import { kafkajsSecurity } from './client-security.js';
 import { connectFailed, transportError } from './connect-error.js';
 import { textHeaders } from './headers.js';
+import { removePredecessors } from './kafkajs-rejoin.js';
 import { partitionKey, splitKey } from './partition-key.js';
 import { describeSecurity, type KafkaSecurity } from './security.js';
 import type {
@@ -114,6 +115,8 @@ export class KafkaTransport implements Transport {
   readonly #options: Readonly<Required<Omit<KafkaTransportOptions, 'retry' | 'logger' | 'security'>>> &
     KafkaTransportOptions;
   readonly #kafka: Kafka;
+  /** The settings `#kafka` was made with, for a group consumer with a client id of its own. */
+  readonly #kafkaConfig: KafkaConfig;
   readonly #logger: Logger;
   #admin: Admin | undefined;
   readonly #producers = new Set<Producer>();
@@ -124,7 +127,7 @@ export class KafkaTransport implements Transport {
       throw new TransportError('bootstrap_servers must be provided', { retryable: false });
     this.#options = Object.freeze({ ...DEFAULTS, ...options });
     this.#logger = options.logger ?? silentLogger;
-    this.#kafka = new Kafka({
+    this.#kafkaConfig = {
       clientId: this.#options.clientId,
       brokers: [...options.brokers],
       connectionTimeout: this.#options.connectionTimeoutMs,
@@ -133,7 +136,8 @@ export class KafkaTransport implements Transport {
       logLevel: KafkaLogLevel.INFO,
       logCreator: kafkaLogCreator(this.#logger),
       ...kafkajsSecurity(options.security),
-    });
+    };
+    this.#kafka = new Kafka(this.#kafkaConfig);
   }
 
   async connect(): Promise<void> {
@@ -325,7 +329,21 @@ export class KafkaTransport implements Transport {
   }
 
   async openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer> {
-    const consumer = this.#kafka.consumer({
+    // No static membership in kafkajs: the instance id goes into the member's client id, and the
+    // member a crashed predecessor left behind is removed before joining (see kafkajs-rejoin.ts).
+    let kafka = this.#kafka;
+    if (options.groupInstanceId !== undefined) {
+      const memberClientId = `${this.#options.clientId}.${options.groupInstanceId}`;
+      kafka = new Kafka({ ...this.#kafkaConfig, clientId: memberClientId });
+      await removePredecessors({
+        brokers: this.#options.brokers,
+        security: this.#options.security,
+        groupId: options.groupId,
+        memberClientId,
+        logger: this.#logger,
+      });
+    }
+    const consumer = kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: this.#options.groupMaxWaitMs,
       minBytes: 1,
@@ -342,8 +360,10 @@ export class KafkaTransport implements Transport {
         for (const p of partitions) next.add(partitionKey(topic, p));
       }
       const revoked = [...owned].filter((k) => !next.has(k)).map(splitKey);
+      const added = [...next].filter((k) => !owned.has(k)).map(splitKey);
       owned = next;
       if (revoked.length > 0) options.onPartitionsRevoked?.(revoked);
+      if (added.length > 0) options.onPartitionsAssigned?.(added);
     });
     try {
       await consumer.connect();
@@ -373,6 +393,22 @@ export class KafkaTransport implements Transport {
     return {
       get assignedPartitions() {
         return owned.size;
+      },
+      committed: async (partitions) => {
+        if (partitions.length === 0) return [];
+        const admin = this.#requireAdmin();
+        try {
+          const topics = [...new Set(partitions.map((p) => p.topic))];
+          const listed = await admin.fetchOffsets({ groupId: options.groupId, topics });
+          return partitions.map((p) => {
+            const found = listed
+              .find((t) => t.topic === p.topic)
+              ?.partitions.find((x) => x.partition === p.partition)?.offset;
+            return { ...p, offset: found === undefined ? -1n : BigInt(found) };
+          });
+        } catch (error) {
+          throw wrap('committed offsets request')(error);
+        }
       },
       commit: async (offsets) => {
         if (offsets.length === 0) return;

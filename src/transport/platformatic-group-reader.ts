@@ -15,8 +15,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * pauses while too many messages wait for handlers.
  */
 export class GroupReader {
-  /** Makes a fresh consumer: after its stream fails (a broker outage), the reader starts over with a new one. */
-  readonly #newConsumer: () => Consumer;
+  /**
+   * Makes a fresh consumer (a static member when given an instance id): after its stream fails (a
+   * broker outage), the reader starts over with a new one.
+   */
+  readonly #newConsumer: (groupInstanceId: string | undefined) => Consumer;
+  /** `group.instance.id` of new consumers; dropped if another member turns out to use it too. */
+  #instanceId: string | undefined;
   #consumer: Consumer;
   #settings: Resolved | undefined;
   /** Set while a restart after a stream failure is pending or running. */
@@ -41,13 +46,14 @@ export class GroupReader {
   #commits: Promise<void> = Promise.resolve();
 
   constructor(
-    newConsumer: () => Consumer,
+    newConsumer: (groupInstanceId: string | undefined) => Consumer,
     options: GroupConsumerOptions,
     maxBuffered: number,
     logger: Logger,
   ) {
     this.#newConsumer = newConsumer;
-    this.#consumer = newConsumer();
+    this.#instanceId = options.groupInstanceId;
+    this.#consumer = newConsumer(this.#instanceId);
     this.#options = options;
     this.#maxBuffered = maxBuffered;
     this.#logger = logger;
@@ -59,6 +65,10 @@ export class GroupReader {
     const consumer = this.#consumer;
     consumer.on('consumer:group:join', ({ assignments }) => {
       if (consumer === this.#consumer) this.#onAssignment(assignments ?? []);
+    });
+    consumer.on('consumer:heartbeat:error', ({ error }: { error?: unknown }) => {
+      if (consumer === this.#consumer && this.#instanceId !== undefined && isFencedInstance(error))
+        this.#fenced(consumer);
     });
     const stream = await consumer.consume({
       topics: [this.#options.topic, ...(this.#options.extraTopics ?? [])],
@@ -97,13 +107,29 @@ export class GroupReader {
     });
   }
 
+  /**
+   * Another live member joined with this member's `group.instance.id` and fenced it. Rejoining with
+   * the same id would fence that one in turn, back and forth: this member goes on without one.
+   */
+  #fenced(consumer: Consumer): void {
+    if (!this.#running || this.#restarting || consumer !== this.#consumer) return;
+    this.#logger.error(
+      'another group member uses this group.instance.id: continuing as a dynamic member (give each adapter its own DBBRIDGE_INSTANCE_ID)',
+      { groupInstanceId: this.#instanceId },
+    );
+    this.#instanceId = undefined;
+    this.#restarting = this.#restart().finally(() => {
+      this.#restarting = undefined;
+    });
+  }
+
   async #restart(): Promise<void> {
     this.#onAssignment([]);
     const old = this.#consumer;
     this.#stream = undefined;
     await old.close(true).catch(() => {});
     for (let attempt = 0; this.#running; attempt++) {
-      this.#consumer = this.#newConsumer();
+      this.#consumer = this.#newConsumer(this.#instanceId);
       try {
         await this.start(this.#settings as Resolved);
         if (!this.#running) await this.#consumer.close(true).catch(() => {});
@@ -127,6 +153,7 @@ export class GroupReader {
     const next = new Set<string>();
     for (const a of assignments) for (const p of a.partitions) next.add(partitionKey(a.topic, p));
     const revoked = [...this.#owned].filter((k) => !next.has(k));
+    const added = [...next].filter((k) => !this.#owned.has(k));
     this.#owned = next;
     for (const key of revoked) {
       this.#epochs.set(key, (this.#epochs.get(key) ?? 0) + 1);
@@ -135,6 +162,7 @@ export class GroupReader {
       this.#queues.delete(key);
     }
     if (revoked.length > 0) this.#options.onPartitionsRevoked?.(revoked.map(splitKey));
+    if (added.length > 0) this.#options.onPartitionsAssigned?.(added.map(splitKey));
     this.#unthrottle();
   }
 
@@ -219,6 +247,17 @@ export class GroupReader {
     }
   }
 
+  async committed(
+    partitions: readonly { topic: string; partition: number }[],
+  ): Promise<{ topic: string; partition: number; offset: bigint }[]> {
+    const byTopic = new Map<string, number[]>();
+    for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+    const listed = await this.#consumer.listCommittedOffsets({
+      topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+    });
+    return partitions.map((p) => ({ ...p, offset: listed.get(p.topic)?.[p.partition] ?? -1n }));
+  }
+
   commit(offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void> {
     // One commit at a time: two in flight could land out of order and move an offset backwards.
     const run = this.#commits.then(() =>
@@ -250,6 +289,15 @@ export class GroupReader {
     await this.#stream?.close().catch(() => {});
     await this.#consumer.close().catch(() => {});
   }
+}
+
+/** A FENCED_INSTANCE_ID error from the broker, however deep the library nested it. */
+function isFencedInstance(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 5) return false;
+  const e = error as { apiId?: unknown; fencedInstanceId?: unknown; errors?: unknown; cause?: unknown };
+  if (e.apiId === 'FENCED_INSTANCE_ID' || e.fencedInstanceId === true) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isFencedInstance(x, depth + 1))) return true;
+  return isFencedInstance(e.cause, depth + 1);
 }
 
 /** A message's headers as text, as `IncomingMessage` carries them (nothing when it has none). */

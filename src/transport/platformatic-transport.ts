@@ -324,10 +324,12 @@ export class PlatformaticTransport implements Transport {
 
   async openGroupConsumer(options: GroupConsumerOptions): Promise<GroupConsumer> {
     const o = this.#options;
-    const newConsumer = () =>
+    const newConsumer = (groupInstanceId: string | undefined) =>
       new Consumer({
         ...this.#base('group'),
         groupId: options.groupId,
+        // Static membership: a restarted adapter with the same id takes its partitions back at once.
+        ...(groupInstanceId === undefined ? {} : { groupInstanceId }),
         sessionTimeout: o.sessionTimeoutMs,
         heartbeatInterval: o.heartbeatIntervalMs,
         autocommit: false,
@@ -349,6 +351,14 @@ export class PlatformaticTransport implements Transport {
     return {
       get assignedPartitions() {
         return group.assignedPartitions;
+      },
+      committed: async (partitions) => {
+        if (partitions.length === 0) return [];
+        try {
+          return await group.committed(partitions);
+        } catch (error) {
+          throw wrap('committed offsets request')(error);
+        }
       },
       commit: async (offsets) => {
         if (offsets.length === 0) return;

@@ -78,11 +78,25 @@ export interface GroupConsumerOptions {
   /** Partitions handled at once. Default 4. */
   readonly partitionsConsumedConcurrently?: number;
   readonly onPartitionsRevoked?: (partitions: readonly { topic: string; partition: number }[]) => void;
+  /** Partitions this member was given that it did not hold before (after each join of the group). */
+  readonly onPartitionsAssigned?: (partitions: readonly { topic: string; partition: number }[]) => void;
+  /**
+   * Stable id of this member across restarts (Kafka's `group.instance.id`, static membership): a
+   * restarted member with the same id takes its partitions back without waiting for the old one's
+   * session to expire. Must be unique among live members. `@platformatic/kafka` joins as a static
+   * member; kafkajs has no static membership: its member's client id carries the id, and the member a
+   * crashed predecessor left is removed before joining (`kafkajs-rejoin.ts`). Default: none.
+   */
+  readonly groupInstanceId?: string;
 }
 
 export interface GroupConsumer {
   /** How many partitions this member holds now (0 before it joined, or with more members than partitions). */
   readonly assignedPartitions: number;
+  /** The group's committed offsets (the next offset to read) of these partitions; -1n where there is none. */
+  committed?(
+    partitions: readonly { topic: string; partition: number }[],
+  ): Promise<readonly { topic: string; partition: number; offset: bigint }[]>;
   /** Commits offsets (the next offset to read) of partitions this member owns. */
   commit(offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void>;
   /** Stops fetching; resolves once the current batch handlers returned. */

@@ -195,16 +195,15 @@ describe('when parts are missing', () => {
     }
   });
 
-  it('the client breaker opens after repeated timeouts and then fails fast with CIRCUIT_BREAKER_OPEN', async () => {
+  it('calls that get no reply never open the client breaker: each is sent and times out on its own', async () => {
     const idle = await startBridge('client-breaker', { adapterRunning: false });
     try {
+      // Without the adapter nothing answers; the requests wait in the topic for whichever adapter
+      // takes their partition. The breaker counts only an adapter's report that PostgreSQL is down.
       const client = await idle.client({ circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 60_000 } });
-      for (let i = 0; i < 2; i++)
-        await expect(client.query('SELECT 1', [], 300)).rejects.toBeInstanceOf(TimeoutError);
-      expect(client.circuitBreakerState).toBe('OPEN');
-      const error = await client.query('SELECT 1', [], 300).catch((e) => e);
-      expect(error).toBeInstanceOf(DatabaseError);
-      expect(String(error)).toContain('CIRCUIT_BREAKER_OPEN');
+      for (let i = 0; i < 4; i++)
+        await expect(client.query('SELECT 1', [], 300)).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' });
+      expect(client.circuitBreakerState).toBe('CLOSED');
     } finally {
       await idle.close();
     }

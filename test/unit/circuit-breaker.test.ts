@@ -144,3 +144,48 @@ describe('CircuitBreaker', () => {
     });
   });
 });
+
+describe('CircuitBreaker with probeAfterMs (the client)', () => {
+  it('probes early, doubles the wait after each failed probe up to resetTimeoutMs, closes on a successful probe', () => {
+    const c = clock();
+    const b = new CircuitBreaker({
+      failureThreshold: 2,
+      probeAfterMs: 1000,
+      resetTimeoutMs: 5000,
+      now: c.now,
+    });
+    b.failure(b.acquire());
+    b.failure(b.acquire());
+    expect(b.state).toBe('OPEN');
+    expect(b.retryAfterMs).toBe(1000);
+    c.advance(999);
+    expect(b.acquire()).toBeUndefined();
+    c.advance(1);
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const probe = b.acquire();
+      expect(probe).toBeDefined();
+      expect(b.acquire()).toBeUndefined(); // one probe at a time
+      b.failure(probe);
+      waits.push(b.retryAfterMs);
+      c.advance(b.retryAfterMs);
+    }
+    expect(waits).toEqual([2000, 4000, 5000, 5000]);
+    b.success(b.acquire());
+    expect(b.state).toBe('CLOSED');
+    // The next opening starts from the short wait again.
+    b.failure(b.acquire());
+    b.failure(b.acquire());
+    expect(b.retryAfterMs).toBe(1000);
+  });
+
+  it('without probeAfterMs every opening lasts resetTimeoutMs (the adapter)', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 3000, now: c.now });
+    b.failure(b.acquire());
+    expect(b.retryAfterMs).toBe(3000);
+    c.advance(3000);
+    b.failure(b.acquire());
+    expect(b.retryAfterMs).toBe(3000);
+  });
+});
