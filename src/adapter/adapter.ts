@@ -938,7 +938,11 @@ export class DatabaseAdapter {
         // its own statement timeout, a protocol violation its content caused) says it answered.
         // A connection lost mid-statement counts only when a fresh one cannot be had either (a
         // statement may end its own backend: `SELECT pg_terminate_backend(pg_backend_pid())`).
-        if (failure.code === 'DATABASE_CONNECTION_FAILED' && failure.errorType !== 'TooManyTransactions') {
+        if (
+          failure.code === 'DATABASE_CONNECTION_FAILED' &&
+          failure.errorType !== 'TooManyTransactions' &&
+          failure.errorType !== 'PoolExhausted'
+        ) {
           if (failure.executed === false || !(await this.#databaseAnswers())) this.#breaker.failure(ticket);
           else this.#breaker.success(ticket);
         } else if (

@@ -252,6 +252,11 @@ export class Executor {
   }
 
   /** The read-write pool, for the catalog and health checks. */
+  /** Every connection is reset (`DISCARD ALL`) after each statement (`resetEveryStatement`). */
+  get resetsEveryStatement(): boolean {
+    return this.#resetEveryStatement;
+  }
+
   get pool(): pg.Pool {
     return this.#writePool;
   }
@@ -367,9 +372,24 @@ export class Executor {
 
   /** A connection of the read-only or the read-write pool; a failure is a connect-phase failure. */
   async acquire(readOnly: boolean): Promise<pg.PoolClient> {
+    const pool = readOnly ? this.#readPool : this.#writePool;
     try {
-      return await (readOnly ? this.#readPool : this.#writePool).connect();
+      return await pool.connect();
     } catch (error) {
+      // Every connection exists and stayed busy for the whole wait: PostgreSQL answers, the adapter
+      // is saturated. Not the database being down (it must not open a breaker), and retryable.
+      if (
+        pool.totalCount >= (pool.options.max ?? 0) &&
+        pool.idleCount === 0 &&
+        /timeout exceeded when trying to connect/i.test((error as Error)?.message ?? '')
+      )
+        throw new RequestRejected({
+          code: 'DATABASE_CONNECTION_FAILED',
+          message: `every connection of the adapter's pool (${pool.totalCount}) stayed busy while the request waited; it did not run`,
+          errorType: 'PoolExhausted',
+          retryable: true,
+          executed: false,
+        });
       throw new RequestRejected(toFailure(error, 'connect'));
     }
   }

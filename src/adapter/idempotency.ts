@@ -3,9 +3,11 @@ import type pg from 'pg';
 import type { CompletedPayload } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
 import type { Logger } from '../logger.js';
-import { isConnectionError } from './error-mapping.js';
+import { cappedQuery } from './capped-query.js';
+import { ConnectionLost, isConnectionError } from './error-mapping.js';
 import { type Executor, finishStatement, type StatementResult } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
+import { sendPipelined } from './pipeline.js';
 
 /** The table of migration 0002: key, digest, reply, created_at. */
 export const IDEMPOTENCY_TABLE = 'dbbridge_idempotency';
@@ -17,7 +19,18 @@ export interface IdempotencyOptions {
   readonly pruneIntervalMs?: number;
   /** Rows deleted per statement (and at most ten statements per run). Default 1000. */
   readonly pruneBatch?: number;
+  /**
+   * When a single statement's reply is recorded. `with-commit` (default): in the write's own
+   * transaction, before its COMMIT (two pipelined round trips on a connection of its own), so a
+   * committed key always has its reply and a retry after any crash gets it. `after-commit`: the claim
+   * and the statement in one round trip shared with other quick statements, the reply recorded right
+   * after the commit (faster); a crash in between leaves the key committed without a reply, and a
+   * retry then gets `ReplyNotRecorded` (`executed: true`) instead of the reply: never a second run.
+   */
+  readonly replyRecording?: ReplyRecording;
 }
+
+export type ReplyRecording = 'with-commit' | 'after-commit';
 
 /** What a recorded write came to: the reply to send, and whether it is an earlier run's. */
 export interface RecordedReply {
@@ -129,6 +142,24 @@ function statements(table: string) {
   };
 }
 
+const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
+
+function simple(text: string, values: readonly unknown[] = []) {
+  return cappedQuery({ text, values, types: RAW_TEXT, limit: 0 });
+}
+
+/** The caller's deadline passed while the write waited for a connection: it did not run. */
+function deadlinePassed(): RequestRejected {
+  return new RequestRejected({
+    code: 'TIMEOUT_ERROR',
+    message:
+      'the request deadline passed while the statement waited for a database connection; it did not run',
+    errorType: 'DeadlineExceeded',
+    retryable: false,
+    executed: false,
+  });
+}
+
 function sqlstate(error: unknown): string | undefined {
   return (error as { code?: unknown } | undefined)?.code as string | undefined;
 }
@@ -154,7 +185,8 @@ export interface StatementRun {
 /**
  * Exactly-once writes: a write that carries an idempotency key commits a row of `dbbridge_idempotency`
  * (its key, scoped by caller: `recordKey`) in its own transaction, and its reply with it or right
- * after. A single statement claims at the end, in one round trip (`runStatement`); a BATCH claims
+ * after. A single statement (`runStatement`) claims first and records its reply before COMMIT
+ * (`with-commit`, the default) or right after it in one shared round trip (`after-commit`); a BATCH claims
  * first and records before its COMMIT (`claim`, `record`); an interactive COMMIT claims and records
  * in one statement before its COMMIT (`recordBeforeCommit`). A duplicate's claim waits on the unique
  * key for the first to end: committed, it answers with the recorded reply; rolled back, it runs.
@@ -165,6 +197,7 @@ export class IdempotencyStore {
   readonly #retentionMs: number;
   readonly #pruneIntervalMs: number;
   readonly #pruneBatch: number;
+  readonly #replyRecording: ReplyRecording;
   /** Replies of committed keys being recorded right now, by key: a duplicate meanwhile replays them. */
   readonly #recording = new Map<
     string,
@@ -183,6 +216,7 @@ export class IdempotencyStore {
     this.#pruneIntervalMs =
       options.pruneIntervalMs ?? Math.max(1000, Math.min(60_000, Math.floor(this.#retentionMs / 10)));
     this.#pruneBatch = options.pruneBatch ?? 1000;
+    this.#replyRecording = options.replyRecording ?? 'with-commit';
   }
 
   /**
@@ -259,6 +293,7 @@ export class IdempotencyStore {
     run: StatementRun,
     finish: (result: StatementResult) => CompletedPayload,
   ): Promise<RecordedReply> {
+    if (this.#replyRecording === 'with-commit') return this.#runWithReply(key, digest, run, finish);
     const { deadline, traceparent, onBatch, batchRows, resetSession, cancelKey } = run;
     const outcome = await this.#executor.runInTransaction(
       run.text,
@@ -304,6 +339,106 @@ export class IdempotencyStore {
     // it cost a third to a half of the throughput in the side-by-side benchmark).
     void this.#recordReply(key, payload, run.timeoutMs);
     return { payload, replayed: false };
+  }
+
+  /**
+   * `with-commit`: `BEGIN; SET LOCAL statement_timeout; claim; statement` pipelined on a connection of
+   * its own, then, once the reply is known, `record; COMMIT`: the key and its reply commit together
+   * with the write, so whatever dies when, a retry finds either nothing (and runs) or the reply.
+   */
+  async #runWithReply(
+    key: string,
+    digest: string,
+    run: StatementRun,
+    finish: (result: StatementResult) => CompletedPayload,
+  ): Promise<RecordedReply> {
+    const client = await this.#executor.acquire(false);
+    let broken: Error | undefined;
+    let inTransaction = false;
+    try {
+      if (run.deadline !== undefined && Date.now() >= run.deadline) throw deadlinePassed();
+      const begin = simple('BEGIN');
+      const timeout = simple(`SET LOCAL statement_timeout = ${Math.max(0, Math.floor(run.timeoutMs))}`);
+      const claim = simple(this.#sql.claim, [key, digest]);
+      const statement = cappedQuery({
+        text: run.traceparent === undefined ? run.text : `${run.text}\n/*traceparent='${run.traceparent}'*/`,
+        values: run.values,
+        types: RAW_TEXT,
+        limit: run.maxRows + 1,
+      });
+      const outcomes = [begin, timeout, claim, statement].map((q) =>
+        q.result.then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+      );
+      inTransaction = true;
+      const settled = await sendPipelined(
+        client,
+        [begin.query, timeout.query, claim.query, statement.query],
+        outcomes,
+      );
+      const [began, timed, claimed, ran] = await Promise.all(outcomes);
+      if (!settled) {
+        // The connection was lost mid-request (e.g. PostgreSQL restarted): a connection failure,
+        // which the breaker counts and the client retries with the same key; nothing was committed.
+        const lost = [began, timed, claimed, ran].find(
+          (o) => o !== undefined && !o.ok && isConnectionError(o.error),
+        );
+        broken =
+          lost !== undefined && !lost.ok && lost.error instanceof Error
+            ? lost.error
+            : new ConnectionLost('the connection did not settle after the statement');
+        throw broken;
+      }
+      for (const step of [began, timed]) if (step && !step.ok) throw step.error;
+      if (claimed && !claimed.ok) {
+        if (sqlstate(claimed.error) !== UNIQUE_VIOLATION) throw claimed.error;
+        await client.query('ROLLBACK');
+        inTransaction = false;
+        const recorded = await this.#read(key, digest, client);
+        if (recorded !== undefined) return recorded;
+        // Recorded and pruned in between: run as a new request (on a fresh connection: this one
+        // goes back to the pool first).
+      } else {
+        if (ran === undefined || !ran.ok) throw ran?.error ?? new Error('statement not answered');
+        const result = await finishStatement(ran.value, run);
+        const payload = finish(result);
+        if (!(await this.#recordAndCommit(client, key, payload))) broken = new Error('COMMIT did not settle');
+        inTransaction = false;
+        return { payload, replayed: false };
+      }
+    } catch (error) {
+      if (isConnectionError(error)) broken = error as Error;
+      else if (inTransaction && broken === undefined) {
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          broken = e instanceof Error ? e : new Error(String(e));
+        });
+      }
+      throw error;
+    } finally {
+      if (this.#executor.resetsEveryStatement || run.resetSession)
+        void this.#executor.releaseReset(client, broken);
+      else client.release(broken);
+    }
+    return this.#runWithReply(key, digest, run, finish);
+  }
+
+  /** Records and commits in one round trip; false when the connection did not settle (discard it). */
+  async #recordAndCommit(client: pg.PoolClient, key: string, payload: CompletedPayload): Promise<boolean> {
+    const record = simple(this.#sql.record, [key, JSON.stringify(payload)]);
+    const commit = simple('COMMIT');
+    const outcomes = [record.result, commit.result].map((p) =>
+      p.then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    );
+    const settled = await sendPipelined(client, [record.query, commit.query], outcomes);
+    const [recordError, commitError] = await Promise.all(outcomes);
+    if (recordError !== undefined) throw recordError;
+    if (commitError !== undefined) throw commitError;
+    return settled;
   }
 
   /**
@@ -377,7 +512,7 @@ export class IdempotencyStore {
     } catch (error) {
       if (sqlstate(error) !== UNIQUE_VIOLATION) throw error;
       await client.query('ROLLBACK');
-      const recorded = await this.#read(key, digest);
+      const recorded = await this.#read(key, digest, client);
       if (recorded === undefined) {
         // Pruned in between: claim it afresh.
         await client.query('BEGIN');
@@ -446,11 +581,12 @@ export class IdempotencyStore {
    * other content is refused. A key committed without a reply is being recorded (by this process:
    * its reply is at hand; by another: read again, briefly) or never will be: `ReplyNotRecorded`.
    */
-  async #read(key: string, digest: string): Promise<RecordedReply | undefined> {
+  async #read(key: string, digest: string, on?: pg.PoolClient): Promise<RecordedReply | undefined> {
+    // On the connection the caller holds, when it holds one: taking a second from the pool while
+    // holding the first deadlocks once every connection is held by a duplicate that reads.
+    const db = on ?? this.#executor.pool;
     for (let attempt = 1; ; attempt++) {
-      const found = await this.#executor.pool.query<{ digest: string; reply: unknown }>(this.#sql.read, [
-        key,
-      ]);
+      const found = await db.query<{ digest: string; reply: unknown }>(this.#sql.read, [key]);
       const row = found.rows[0];
       if (row === undefined) return undefined;
       if (row.digest !== digest) throw keyReused(key);

@@ -556,7 +556,10 @@ export class DatabaseEventClient implements AsyncDisposable {
     if (reply.event_type === 'DATABASE_QUERY_FAILED') {
       const p = reply.payload;
       const infrastructure =
-        p.error_code === 'DATABASE_CONNECTION_FAILED' || p.error_code === 'CIRCUIT_BREAKER_OPEN';
+        (p.error_code === 'DATABASE_CONNECTION_FAILED' &&
+          p.error_type !== 'TooManyTransactions' &&
+          p.error_type !== 'PoolExhausted') ||
+        p.error_code === 'CIRCUIT_BREAKER_OPEN';
       if (infrastructure) breaker?.failure(ticket);
       else breaker?.success(ticket);
       if (p.error_code === 'TIMEOUT_ERROR') {

@@ -120,6 +120,39 @@ describe('Executor', () => {
     }
   });
 
+  it('a pool whose connections all stay busy answers PoolExhausted (retryable, not run), which is not the database being down', async () => {
+    const e = executor({ poolMax: 1, connectionTimeoutMs: 300 });
+    const held = await e.acquire(false);
+    try {
+      const error = await e.acquire(false).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toMatchObject({
+        failure: {
+          code: 'DATABASE_CONNECTION_FAILED',
+          errorType: 'PoolExhausted',
+          retryable: true,
+          executed: false,
+        },
+      });
+    } finally {
+      held.release();
+    }
+    // A pool that cannot connect at all is still a connection failure of another kind.
+    const down = executor({
+      databaseUrl: 'postgres://nobody@127.0.0.1:1/none',
+      poolMax: 1,
+      connectionTimeoutMs: 300,
+    });
+    const refused = await down.acquire(false).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ failure: { code: 'DATABASE_CONNECTION_FAILED' } });
+    expect((refused as { failure: { errorType?: string } }).failure.errorType).not.toBe('PoolExhausted');
+  });
+
   it('a statement timeout set inside a transaction that rolled back is set again afterwards', async () => {
     const e = executor();
     const write = { readOnly: false, maxRows: 10 };

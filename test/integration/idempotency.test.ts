@@ -293,7 +293,16 @@ describe('records expire', () => {
         retentionMs: 3_600_000,
         pruneBatch: 1000,
       });
-      expect(await store.prune()).toBeGreaterThanOrEqual(2500);
+      // One call deletes at most ten batches; the shared database may hold expired records of other
+      // runs too, so prune until nothing expired is left (bounded).
+      const first = await store.prune();
+      expect(first).toBeLessThanOrEqual(10 * 1000);
+      let deleted = first;
+      for (let i = 0, n = first; n > 0 && i < 100; i++) {
+        n = await store.prune();
+        deleted += n;
+      }
+      expect(deleted).toBeGreaterThanOrEqual(2500);
       const left = await owner.query<{ key: string }>(
         `SELECT key FROM ${IDEMPOTENCY_TABLE} WHERE key LIKE $1`,
         [`${prefix}-%`],
@@ -488,32 +497,23 @@ describe('adapter killed between COMMIT and the reply', () => {
     return result.rows[0]?.n ?? -1;
   }
 
-  it('with idempotency keys: the retry gets the recorded reply or "ran once, reply not recorded"; the row exists once', {
+  it('with idempotency keys: the retry gets the recorded reply (recorded with the commit); the row exists once', {
     timeout: 180_000,
   }, async () => {
+    // The adapter child runs with the default DBBRIDGE_IDEMPOTENCY_REPLY=with-commit: the reply
+    // committed with the write, so the kill between COMMIT and publishing cannot lose it.
     const { rows, answer } = await run(true);
     expect(rows).toBe(1);
-    if (answer?.kind === 'not-recorded')
-      expect(answer).toEqual({ kind: 'not-recorded', executed: true, retryable: false });
-    else expect(answer).toEqual({ kind: 'replayed' });
+    expect(answer).toEqual({ kind: 'replayed' });
   });
 
-  it('with a key, redelivered after a restart: the recorded reply or "ran once, reply not recorded"; the row exists once', {
+  it('with a key, redelivered after a restart: the recorded reply (recorded with the commit); the row exists once', {
     timeout: 240_000,
   }, async () => {
     const { rows, reply } = await redelivered(true);
     expect(rows).toBe(1);
-    if (reply?.event_type === 'DATABASE_QUERY_FAILED') {
-      expect(reply.payload).toMatchObject({
-        error_code: 'DATABASE_OPERATION_FAILED',
-        error_type: 'ReplyNotRecorded',
-        executed: true,
-        retryable: false,
-      });
-    } else {
-      expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
-      expect(reply?.payload.metadata.replayed).toBe(true);
-    }
+    expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
+    expect(reply?.payload.metadata.replayed).toBe(true);
   });
 
   it('control, no key: the redelivered request runs again (the test can see a duplicate)', {

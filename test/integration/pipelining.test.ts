@@ -15,7 +15,11 @@ beforeAll(async () => {
   // broker may answer a waiting fetch after the first partition's append, splitting them).
   // Quick means "seen within 100 ms" here (default 2 ms), so a busy machine cannot keep these trivial
   // statements from pipelining; pg_sleep(0.3) below still is not quick.
-  bridge = await startBridge('pipeline', { requestPartitions: 1, adapter: { pipelineQuickMs: 100 } });
+  bridge = await startBridge('pipeline', {
+    requestPartitions: 1,
+    // Keyed writes share the pipeline only when their reply is recorded after the commit.
+    adapter: { pipelineQuickMs: 100, idempotency: { replyRecording: 'after-commit' } },
+  });
   // Without idempotency keys here; writes with keys (each in a transaction of its own, recorded)
   // share the pipeline too: see the test of their own below.
   db = await bridge.client({ idempotentWrites: false });
