@@ -7,6 +7,7 @@ import {
   logLevel as KafkaLogLevel,
   type LogEntry,
   type PartitionAssigner,
+  PartitionAssigners,
   Partitioners,
   type Producer,
   type TopicMessages,
@@ -21,6 +22,7 @@ import { textHeaders } from './headers.js';
 import { removePredecessors } from './kafkajs-rejoin.js';
 import { partitionKey, splitKey } from './partition-key.js';
 import { describeSecurity, type KafkaSecurity } from './security.js';
+import { stickyAssigner } from './sticky-assigner.js';
 import type {
   GroupConsumer,
   GroupConsumerOptions,
@@ -345,8 +347,20 @@ export class KafkaTransport implements Transport {
         logger: this.#logger,
       });
     }
+    let owned = new Set<string>();
     const consumer = kafka.consumer({
       groupId: options.groupId,
+      // Sticky: a rebalance moves only the partitions the balance needs moved (round-robin kept
+      // second, so a member of an older version can still join the group).
+      partitionAssigners: [
+        stickyAssigner(() => {
+          const held: Record<string, number[]> = {};
+          for (const { topic, partition } of [...owned].map(splitKey))
+            held[topic] = [...(held[topic] ?? []), partition];
+          return held;
+        }),
+        PartitionAssigners.roundRobin,
+      ],
       maxWaitTimeInMs: this.#options.groupMaxWaitMs,
       minBytes: 1,
       sessionTimeout: this.#options.sessionTimeoutMs,
@@ -355,7 +369,6 @@ export class KafkaTransport implements Transport {
     });
     this.#consumers.add(consumer);
     let running = true;
-    let owned = new Set<string>();
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {

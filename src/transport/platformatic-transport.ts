@@ -332,6 +332,13 @@ export class PlatformaticTransport implements Transport {
         ...(groupInstanceId === undefined ? {} : { groupInstanceId }),
         sessionTimeout: o.sessionTimeoutMs,
         heartbeatInterval: o.heartbeatIntervalMs,
+        // Cooperative sticky (KIP-429): a rebalance moves only the partitions the balance needs
+        // moved, and members keep serving the rest meanwhile. Round-robin second, so that a member of
+        // an older version, which announces only that one, can still join (the group then uses it).
+        protocols: [
+          { name: 'cooperative-sticky', version: 3 },
+          { name: 'roundrobin', version: 1 },
+        ],
         autocommit: false,
         minBytes: 1,
         maxWaitTime: o.groupMaxWaitMs,
