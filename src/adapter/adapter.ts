@@ -882,7 +882,8 @@ export class DatabaseAdapter {
               const gone =
                 error instanceof RequestRejected &&
                 (error.failure.errorType === 'UnknownTransaction' ||
-                  error.failure.errorType === 'TransactionExpired');
+                  error.failure.errorType === 'TransactionExpired' ||
+                  error.failure.errorType === 'TransactionPartitionMoved');
               if (record === undefined || !gone) throw error;
               const recorded = await idempotency.lookup(record.key, record.digest);
               if (recorded === undefined) throw error;

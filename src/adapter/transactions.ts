@@ -34,6 +34,10 @@ const REMEMBERED_IDS = 10_000;
 const NOT_OPEN_HERE =
   'is not open on this adapter (unknown, or already ended; if its partition moved to another adapter, that adapter rolled it back when the partition was revoked)';
 
+function originKey(origin: TransactionOrigin): string {
+  return `${origin.topic}\u0000${origin.partition}`;
+}
+
 interface Open {
   readonly id: string;
   /** Where it began; undefined when begun outside the consumer (tests, tools). */
@@ -80,6 +84,9 @@ export class Transactions {
   /** Ids rolled back because their partition was revoked (bounded), so a late request is told so. */
   readonly #moved = new Map<string, TransactionOrigin>();
   readonly #onRolledBack: TransactionOptions['onRolledBack'];
+  /** Revocations so far, and per request partition the count when it was last revoked. */
+  #revocations = 0;
+  readonly #revokedAt = new Map<string, number>();
 
   constructor(executor: Executor, logger: Logger, options: TransactionOptions & { poolMax: number }) {
     this.#executor = executor;
@@ -110,6 +117,7 @@ export class Transactions {
         executed: false,
       });
     }
+    const revocationsAtStart = this.#revocations;
     const client = await this.#executor.acquire(false);
     let sql = 'BEGIN';
     if (settings.isolation_level) sql += ` ISOLATION LEVEL ${settings.isolation_level.toUpperCase()}`;
@@ -134,6 +142,11 @@ export class Transactions {
       broken: undefined,
     };
     this.#open.set(id, open);
+    // Its partition was revoked while BEGIN ran: nothing will reach it here again.
+    if (origin !== undefined && (this.#revokedAt.get(originKey(origin)) ?? 0) > revocationsAtStart) {
+      await this.#expire(id, 'partition-moved');
+      throw this.#gone(id);
+    }
     this.#logger.debug('transaction begun', {
       transactionId: id,
       idleTimeoutMs,
@@ -234,9 +247,11 @@ export class Transactions {
    * not know it). Resolves with how many were rolled back once their connections are back.
    */
   async revoke(partitions: readonly TransactionOrigin[]): Promise<number> {
-    const revoked = new Set(partitions.map((p) => `${p.topic}\u0000${p.partition}`));
+    const revoked = new Set(partitions.map(originKey));
+    if (partitions.length > 0) this.#revocations++;
+    for (const key of revoked) this.#revokedAt.set(key, this.#revocations);
     const ids = [...this.#open.values()]
-      .filter((o) => o.origin !== undefined && revoked.has(`${o.origin.topic}\u0000${o.origin.partition}`))
+      .filter((o) => o.origin !== undefined && revoked.has(originKey(o.origin)))
       .map((o) => o.id);
     await Promise.all(ids.map((id) => this.#expire(id, 'partition-moved')));
     return ids.length;
