@@ -15,7 +15,7 @@ import { loadTelemetry, startRequestSpan } from '../telemetry.js';
 import type { GroupBatch, GroupConsumer, IncomingMessage, Publisher, Transport } from '../transport/types.js';
 import { Catalog } from './catalog.js';
 import { DeadLetters } from './dead-letters.js';
-import { requestChannel } from './diagnostics.js';
+import { requestChannel, transactionChannel } from './diagnostics.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import {
   type StatementResult as ExecResult,
@@ -39,7 +39,12 @@ import { Semaphore } from './semaphore.js';
 import { SessionGuard } from './session-guard.js';
 import { SqlValidator, type StatementPolicy } from './sql-validator.js';
 import { buildStatement } from './statement-builder.js';
-import { type TransactionOptions, Transactions } from './transactions.js';
+import {
+  type RollbackReason,
+  type TransactionOptions,
+  type TransactionOrigin,
+  Transactions,
+} from './transactions.js';
 
 export interface AdapterOptions extends ExecutorOptions {
   readonly transport: Transport;
@@ -128,6 +133,8 @@ export interface AdapterStats {
   replayed: number;
   /** Messages put on the dead-letter topic (unanswerable, or their handling threw), published or not. */
   deadLettered: number;
+  /** Interactive transactions rolled back at once because their request partition was revoked (moved to another adapter). */
+  transactionsMoved: number;
   /** How statements went to PostgreSQL (pipelining). */
   executor: ExecutorStats;
 }
@@ -209,6 +216,7 @@ export class DatabaseAdapter {
     internalErrors: 0,
     replayed: 0,
     deadLettered: 0,
+    transactionsMoved: 0,
   };
   readonly #deadLetters: DeadLetters;
   readonly #idempotency: IdempotencyStore;
@@ -255,6 +263,7 @@ export class DatabaseAdapter {
     this.#slots = new Semaphore(options.maxInFlight ?? 4 * (options.poolMax ?? 20));
     this.#transactions = new Transactions(this.#executor, this.#logger, {
       ...options.transactions,
+      onRolledBack: (reason) => this.#rolledBack(reason),
       poolMax: options.poolMax ?? 20,
     });
     for (const { identity } of this.#routes.values()) {
@@ -290,6 +299,7 @@ export class DatabaseAdapter {
         ? this.#transactions
         : new Transactions(executor, this.#logger, {
             ...options.transactions,
+            onRolledBack: (reason) => this.#rolledBack(reason),
             ...(limits.transactions === undefined ? {} : { maxOpen: limits.transactions }),
             poolMax,
           });
@@ -302,6 +312,17 @@ export class DatabaseAdapter {
         ? new IdempotencyStore(executor, this.#logger, options.idempotency)
         : this.#idempotency,
     };
+  }
+
+  /** Counts a transaction the adapter rolled back itself, and reports it (metrics). */
+  #rolledBack(reason: RollbackReason): void {
+    if (reason === 'partition-moved') this.#stats.transactionsMoved++;
+    if (transactionChannel.hasSubscribers) transactionChannel.publish({ adapter: this, reason });
+  }
+
+  /** Every Transactions of the adapter, each once. */
+  #allTransactions(): Transactions[] {
+    return [...new Set([this.#transactions, ...[...this.#lanes.values()].map((l) => l.transactions)])];
   }
 
   /** The executors of the lanes, each once (the adapter's own first). */
@@ -436,6 +457,14 @@ export class DatabaseAdapter {
       onPartitionsRevoked: (partitions) => {
         this.#tracker.forget(partitions);
         seeder.forget(partitions);
+        // The requests of a transaction begun there now go to another adapter: roll it back now
+        // rather than hold its connection (and its locks) until the idle timeout.
+        for (const transactions of this.#allTransactions())
+          void transactions
+            .revoke(partitions)
+            .catch((error: unknown) =>
+              this.#logger.error('rolling back the transactions of revoked partitions failed', { error }),
+            );
       },
       onPartitionsAssigned: (partitions) => seeder.assigned(partitions),
       ...(this.#options.groupInstanceId ? { groupInstanceId: this.#options.groupInstanceId } : {}),
@@ -466,11 +495,7 @@ export class DatabaseAdapter {
     }
     if (this.#commitTimer) clearInterval(this.#commitTimer);
     await this.#commit();
-    const transactions = new Set([
-      this.#transactions,
-      ...[...this.#lanes.values()].map((l) => l.transactions),
-    ]);
-    await Promise.all([...transactions].map((t) => t.closeAll()));
+    await Promise.all(this.#allTransactions().map((t) => t.closeAll()));
     await this.#idempotency.stop();
     await this.#consumer?.close();
     await this.#publisher?.close();
@@ -667,7 +692,10 @@ export class DatabaseAdapter {
     }
     const executeStart = performance.now();
     const squeezed = this.#squeezed(request);
-    let reply = await this.#execute(request, route, outcome.traceparent);
+    let reply = await this.#execute(request, route, outcome.traceparent, {
+      topic: message.topic,
+      partition: message.partition,
+    });
     // Cancelled with only the rest of a budget spent waiting (in the topic while its partition had no
     // adapter, or in the queue): a repeat with a fresh deadline may well succeed.
     if (squeezed && reply.kind === 'failed' && reply.failure.code === 'TIMEOUT_ERROR')
@@ -716,7 +744,12 @@ export class DatabaseAdapter {
    * way). Validation and, inside a transaction, queueing happen before the first await, so the
    * statements of one transaction run in the order they arrived.
    */
-  async #execute(request: RequestEnvelope, route: Route, traceparent: string | undefined): Promise<Reply> {
+  async #execute(
+    request: RequestEnvelope,
+    route: Route,
+    traceparent: string | undefined,
+    origin: TransactionOrigin,
+  ): Promise<Reply> {
     const payload = request.payload;
     const started = performance.now();
     let sql: string | undefined;
@@ -821,7 +854,7 @@ export class DatabaseAdapter {
         case 'begin':
           work = async () => ({
             result: emptyResult('BEGIN'),
-            transactionId: await transactions.begin(operation.settings, route.identity),
+            transactionId: await transactions.begin(operation.settings, route.identity, origin),
           });
           break;
         case 'end': {
@@ -849,7 +882,8 @@ export class DatabaseAdapter {
               const gone =
                 error instanceof RequestRejected &&
                 (error.failure.errorType === 'UnknownTransaction' ||
-                  error.failure.errorType === 'TransactionExpired');
+                  error.failure.errorType === 'TransactionExpired' ||
+                  error.failure.errorType === 'TransactionPartitionMoved');
               if (record === undefined || !gone) throw error;
               const recorded = await idempotency.lookup(record.key, record.digest);
               if (recorded === undefined) throw error;

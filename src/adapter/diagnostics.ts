@@ -34,3 +34,13 @@ export interface DeadLetterDiagnostic {
 
 /** `dbbridge:adapter:dead-letter`: one message per message dead-lettered. */
 export const deadLetterChannel = channel('dbbridge:adapter:dead-letter');
+
+/** What the adapter reports about each interactive transaction it rolled back itself. */
+export interface TransactionRollbackDiagnostic {
+  readonly adapter: object;
+  /** idle, lifetime, partition-moved (its request partition was revoked), shutdown. */
+  readonly reason: string;
+}
+
+/** `dbbridge:adapter:transaction`: one message per transaction the adapter rolled back itself. */
+export const transactionChannel = channel('dbbridge:adapter:transaction');

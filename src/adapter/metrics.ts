@@ -1,7 +1,11 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DatabaseAdapter } from './adapter.js';
-import type { DeadLetterDiagnostic, RequestDiagnostic } from './diagnostics.js';
+import type {
+  DeadLetterDiagnostic,
+  RequestDiagnostic,
+  TransactionRollbackDiagnostic,
+} from './diagnostics.js';
 
 const BREAKER_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
 /** Seconds: 0.5 ms to 30 s. */
@@ -19,6 +23,7 @@ export class AdapterMetrics {
   readonly #deadLettered: Counter<'reason' | 'published'>;
   readonly #listener: (message: unknown) => void;
   readonly #deadLetterListener: (message: unknown) => void;
+  readonly #transactionListener: (message: unknown) => void;
 
   constructor(adapter: DatabaseAdapter) {
     this.#adapter = adapter;
@@ -97,6 +102,17 @@ export class AdapterMetrics {
         this.#deadLettered.inc({ reason: d.reason, published: String(d.published) });
     };
     subscribe('dbbridge:adapter:dead-letter', this.#deadLetterListener);
+    const rolledBack = new Counter({
+      name: 'dbbridge_transactions_rolled_back_total',
+      help: 'Interactive transactions the adapter rolled back itself, by reason (idle, lifetime, partition-moved: their request partition was revoked in a rebalance, shutdown)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#transactionListener = (message) => {
+      const d = message as TransactionRollbackDiagnostic;
+      if (d.adapter === this.#adapter) rolledBack.inc({ reason: d.reason });
+    };
+    subscribe('dbbridge:adapter:transaction', this.#transactionListener);
   }
 
   #observe(d: RequestDiagnostic): void {
@@ -117,5 +133,6 @@ export class AdapterMetrics {
   close(): void {
     unsubscribe('dbbridge:adapter:request', this.#listener);
     unsubscribe('dbbridge:adapter:dead-letter', this.#deadLetterListener);
+    unsubscribe('dbbridge:adapter:transaction', this.#transactionListener);
   }
 }

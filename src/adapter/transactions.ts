@@ -13,12 +13,35 @@ export interface TransactionOptions {
   readonly maxIdleTimeoutMs?: number;
   /** Longest life of a transaction from BEGIN, ms. Default 600000. */
   readonly maxLifetimeMs?: number;
+  /** Called once for every transaction the adapter rolls back itself (not the caller's ROLLBACK). */
+  readonly onRolledBack?: (reason: RollbackReason, origin: TransactionOrigin | undefined) => void;
   /** Transactions open at once in this process. Default: half the pool size. */
   readonly maxOpen?: number;
 }
 
+/** The request topic and partition a transaction began on: every request of it arrives there. */
+export interface TransactionOrigin {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** Why an open transaction was rolled back by the adapter rather than ended by its caller. */
+export type RollbackReason = 'idle' | 'lifetime' | 'partition-moved' | 'shutdown';
+
+/** Ids remembered per reason of an adapter-side roll-back, so a late request is told what happened. */
+const REMEMBERED_IDS = 10_000;
+
+const NOT_OPEN_HERE =
+  'is not open on this adapter (unknown, or already ended; if its partition moved to another adapter, that adapter rolled it back when the partition was revoked)';
+
+function originKey(origin: TransactionOrigin): string {
+  return `${origin.topic}\u0000${origin.partition}`;
+}
+
 interface Open {
   readonly id: string;
+  /** Where it began; undefined when begun outside the consumer (tests, tools). */
+  readonly origin: TransactionOrigin | undefined;
   /** Identity that began it (the service of its request topic; '' on the shared topics): only it may use it. */
   readonly owner: string;
   readonly client: pg.PoolClient;
@@ -58,6 +81,12 @@ export class Transactions {
   readonly #open = new Map<string, Open>();
   /** Ids that ended by expiry, so a late request is told "expired" rather than "unknown". */
   readonly #expired = new Set<string>();
+  /** Ids rolled back because their partition was revoked (bounded), so a late request is told so. */
+  readonly #moved = new Map<string, TransactionOrigin>();
+  readonly #onRolledBack: TransactionOptions['onRolledBack'];
+  /** Revocations so far, and per request partition the count when it was last revoked. */
+  #revocations = 0;
+  readonly #revokedAt = new Map<string, number>();
 
   constructor(executor: Executor, logger: Logger, options: TransactionOptions & { poolMax: number }) {
     this.#executor = executor;
@@ -66,13 +95,19 @@ export class Transactions {
     this.#maxIdleTimeoutMs = options.maxIdleTimeoutMs ?? 300_000;
     this.#maxLifetimeMs = options.maxLifetimeMs ?? 600_000;
     this.#maxOpen = options.maxOpen ?? Math.max(1, Math.floor(options.poolMax / 2));
+    this.#onRolledBack = options.onRolledBack;
   }
 
   get size(): number {
     return this.#open.size;
   }
 
-  async begin(settings: Settings, owner = ''): Promise<string> {
+  /**
+   * Opens a transaction. `origin` is the request partition its BEGIN came from: the client keys every
+   * request of a transaction like its BEGIN, so when that partition is revoked the transaction can no
+   * longer be reached here and is rolled back at once (`revoke`).
+   */
+  async begin(settings: Settings, owner = '', origin?: TransactionOrigin): Promise<string> {
     if (this.#open.size >= this.#maxOpen) {
       throw new RequestRejected({
         code: 'DATABASE_CONNECTION_FAILED',
@@ -82,6 +117,7 @@ export class Transactions {
         executed: false,
       });
     }
+    const revocationsAtStart = this.#revocations;
     const client = await this.#executor.acquire(false);
     let sql = 'BEGIN';
     if (settings.isolation_level) sql += ` ISOLATION LEVEL ${settings.isolation_level.toUpperCase()}`;
@@ -96,6 +132,7 @@ export class Transactions {
     const idleTimeoutMs = Math.min(settings.idle_timeout_ms ?? this.#idleTimeoutMs, this.#maxIdleTimeoutMs);
     const open: Open = {
       id,
+      origin,
       owner,
       client,
       idleTimeoutMs,
@@ -105,7 +142,16 @@ export class Transactions {
       broken: undefined,
     };
     this.#open.set(id, open);
-    this.#logger.debug('transaction begun', { transactionId: id, idleTimeoutMs });
+    // Its partition was revoked while BEGIN ran: nothing will reach it here again.
+    if (origin !== undefined && (this.#revokedAt.get(originKey(origin)) ?? 0) > revocationsAtStart) {
+      await this.#expire(id, 'partition-moved');
+      throw this.#gone(id);
+    }
+    this.#logger.debug('transaction begun', {
+      transactionId: id,
+      idleTimeoutMs,
+      ...(origin === undefined ? {} : { topic: origin.topic, partition: origin.partition }),
+    });
     return id;
   }
 
@@ -175,35 +221,71 @@ export class Transactions {
         owner: open.owner,
         caller: owner,
       });
-      throw transactionFailure(
-        'UnknownTransaction',
-        `transaction ${id} is not open on this adapter (unknown, already ended, or its partition moved to another adapter)`,
-      );
+      throw transactionFailure('UnknownTransaction', `transaction ${id} ${NOT_OPEN_HERE}`);
     }
     return open;
   }
 
   #gone(id: string): RequestRejected {
+    const moved = this.#moved.get(id);
+    if (moved !== undefined)
+      return transactionFailure(
+        'TransactionPartitionMoved',
+        `transaction ${id} was rolled back because its partition (${moved.topic} [${moved.partition}]) moved to another adapter in a consumer-group rebalance; nothing of it was committed: begin a new transaction`,
+      );
     return this.#expired.has(id)
       ? transactionFailure(
           'TransactionExpired',
           `transaction ${id} expired (idle or too old) and was rolled back`,
         )
-      : transactionFailure(
-          'UnknownTransaction',
-          `transaction ${id} is not open on this adapter (unknown, already ended, or its partition moved to another adapter)`,
-        );
+      : transactionFailure('UnknownTransaction', `transaction ${id} ${NOT_OPEN_HERE}`);
   }
 
-  async #expire(id: string, why: 'idle' | 'lifetime'): Promise<void> {
+  /**
+   * Rolls back at once every transaction begun on one of these request partitions (they were revoked
+   * from this adapter: the transaction's next request goes to the partition's new owner, which does
+   * not know it). Resolves with how many were rolled back once their connections are back.
+   */
+  async revoke(partitions: readonly TransactionOrigin[]): Promise<number> {
+    const revoked = new Set(partitions.map(originKey));
+    if (partitions.length > 0) this.#revocations++;
+    for (const key of revoked) this.#revokedAt.set(key, this.#revocations);
+    const ids = [...this.#open.values()]
+      .filter((o) => o.origin !== undefined && revoked.has(originKey(o.origin)))
+      .map((o) => o.id);
+    await Promise.all(ids.map((id) => this.#expire(id, 'partition-moved')));
+    return ids.length;
+  }
+
+  async #expire(id: string, why: RollbackReason): Promise<void> {
     const open = this.#open.get(id);
     if (open === undefined) return;
     this.#open.delete(id);
     clearTimeout(open.idle);
     clearTimeout(open.lifetime);
-    this.#expired.add(id);
-    if (this.#expired.size > 10_000) this.#expired.delete(this.#expired.values().next().value as string);
-    this.#logger.warn('transaction expired; rolling back', { transactionId: id, reason: why });
+    if (why === 'partition-moved' && open.origin !== undefined) {
+      this.#moved.set(id, open.origin);
+      if (this.#moved.size > REMEMBERED_IDS) this.#moved.delete(this.#moved.keys().next().value as string);
+      this.#logger.warn(
+        'transaction rolled back: its request partition was revoked (moved to another adapter)',
+        {
+          transactionId: id,
+          topic: open.origin.topic,
+          partition: open.origin.partition,
+        },
+      );
+    } else {
+      this.#expired.add(id);
+      if (this.#expired.size > REMEMBERED_IDS)
+        this.#expired.delete(this.#expired.values().next().value as string);
+      this.#logger.warn(
+        why === 'shutdown'
+          ? 'adapter stopping; rolling back open transaction'
+          : 'transaction expired; rolling back',
+        { transactionId: id, reason: why },
+      );
+    }
+    this.#onRolledBack?.(why, open.origin);
     // A statement may still run on it: wait for the queue, then roll back and return the connection.
     await open.tail;
     try {
@@ -216,6 +298,6 @@ export class Transactions {
 
   /** Rolls back every open transaction (adapter shutdown). */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.#open.keys()].map((id) => this.#expire(id, 'lifetime')));
+    await Promise.all([...this.#open.keys()].map((id) => this.#expire(id, 'shutdown')));
   }
 }

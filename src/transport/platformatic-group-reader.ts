@@ -66,6 +66,12 @@ export class GroupReader {
     consumer.on('consumer:group:join', ({ assignments }) => {
       if (consumer === this.#consumer) this.#onAssignment(assignments ?? []);
     });
+    // Cooperative rebalance: partitions given up in its first round are gone now, before the join
+    // that completes it (a no-op when nothing changed).
+    consumer.on('consumer:group:rebalance', () => {
+      if (consumer === this.#consumer && consumer.assignments !== null)
+        this.#onAssignment(consumer.assignments);
+    });
     consumer.on('consumer:heartbeat:error', ({ error }: { error?: unknown }) => {
       if (consumer === this.#consumer && this.#instanceId !== undefined && isFencedInstance(error))
         this.#fenced(consumer);

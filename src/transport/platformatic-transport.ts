@@ -68,7 +68,7 @@ export interface PlatformaticTransportOptions {
   readonly replyMaxBytesPerPartition?: number;
   /** Pause before a reply reader retries after a failed fetch, ms. Default 500. */
   readonly replyErrorBackoffMs?: number;
-  /** Group session timeout and heartbeat interval, ms. Defaults 10000 and 1000, as the kafkajs transport: a dead adapter's partitions move within about 10 s (brokers refuse less than `group.min.session.timeout.ms`, 6 s by default). */
+  /** Group session timeout and heartbeat interval, ms. Defaults 8000 and 1000, as the kafkajs transport: a dead adapter's partitions move within about 8 s (brokers refuse less than `group.min.session.timeout.ms`, 6 s by default). */
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   /** Group consumer: messages held for batch handlers before fetching pauses. Default 1024. */
@@ -85,7 +85,7 @@ const DEFAULTS = {
   groupMaxWaitMs: 500,
   replyMaxBytesPerPartition: 1024 * 1024,
   replyErrorBackoffMs: 500,
-  sessionTimeoutMs: 10_000,
+  sessionTimeoutMs: 8000,
   heartbeatIntervalMs: 1000,
   groupMaxBuffered: 1024,
 } as const;
@@ -332,6 +332,13 @@ export class PlatformaticTransport implements Transport {
         ...(groupInstanceId === undefined ? {} : { groupInstanceId }),
         sessionTimeout: o.sessionTimeoutMs,
         heartbeatInterval: o.heartbeatIntervalMs,
+        // Cooperative sticky (KIP-429): a rebalance moves only the partitions the balance needs
+        // moved, and members keep serving the rest meanwhile. Round-robin second, so that a member of
+        // an older version, which announces only that one, can still join (the group then uses it).
+        protocols: [
+          { name: 'cooperative-sticky', version: 3 },
+          { name: 'roundrobin', version: 1 },
+        ],
         autocommit: false,
         minBytes: 1,
         maxWaitTime: o.groupMaxWaitMs,

@@ -38,7 +38,7 @@ const SERVED_BETWEEN_KILLS = 50;
 const SETTLED_IN_FLIGHT = 20;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Both transports' group session timeout. */
-const SESSION_TIMEOUT_MS = 10_000;
+const SESSION_TIMEOUT_MS = 8000;
 const MAX_RETRIES = 3;
 /** A call's whole budget: every attempt's timeout plus the longest backoffs (1, 2, 4 s + 20 %). */
 const CALL_BUDGET_MS = (MAX_RETRIES + 1) * REQUEST_TIMEOUT_MS + 1.2 * (1000 + 2000 + 4000);
