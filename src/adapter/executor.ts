@@ -493,13 +493,22 @@ export class Executor {
     };
     const queries: pg.QueryConfig[] = [];
     const results: Promise<unknown>[] = [];
-    // Answers come in order: a statement's own time runs from the answer before it (or the send).
+    // Answers come in order: a statement's own time runs from the answer before it; the first
+    // answer's time runs from the send and holds the round trip too (see `StatementCosts.recordFirst`).
     let last = performance.now();
+    let answered = false;
     const elapsed = () => {
       const now = performance.now();
       const ms = now - last;
       last = now;
+      answered = true;
       return ms;
+    };
+    const recordCost = (text: string) => {
+      const first = !answered;
+      const ms = elapsed();
+      if (first) this.#costs.recordFirst(text, ms);
+      else this.#costs.record(text, ms);
     };
     const before = this.#currentTimeout(client);
     let timeout = before;
@@ -534,8 +543,8 @@ export class Executor {
         queries.push(chain.query);
         results.push(
           chain.result.then((outcome) => {
-            const ms = elapsed();
-            if (outcome.statement.ok) this.#costs.record(p.text, ms);
+            if (outcome.statement.ok) recordCost(p.text);
+            else elapsed();
             if (!outcome.commit.ok) fail(outcome.commit.error);
             settle(outcome);
           }),
@@ -547,7 +556,7 @@ export class Executor {
       results.push(
         capped.result.then(
           (result) => {
-            this.#costs.record(p.text, elapsed());
+            recordCost(p.text);
             p.resolve(result);
           },
           (error) => {

@@ -24,6 +24,29 @@ describe('StatementCosts', () => {
     expect(costs.isQuick('q')).toBe(true);
   });
 
+  it('lets a first answer (round trip included) lower the estimate, but raise it only when far over the limit', () => {
+    const costs = new StatementCosts({ quickMs: 2 });
+    costs.recordFirst('w', 4); // never seen: counts as it is
+    expect(costs.isQuick('w')).toBe(false);
+    costs.recordFirst('w', 6); // a slow round trip says nothing of the statement
+    expect(costs.estimate('w')).toBe(4);
+    costs.recordFirst('w', 1.5); // one fast send shows it is quick
+    expect(costs.isQuick('w')).toBe(true);
+    costs.recordFirst('w', 15); // still within 10 x the limit: ignored
+    expect(costs.estimate('w')).toBe(1.5);
+    costs.record('w', 15); // the gap after another answer is its own time
+    expect(costs.estimate('w')).toBeCloseTo(2.85);
+    expect(costs.isQuick('w')).toBe(false);
+    costs.record('w', 0.5);
+    for (let i = 0; i < 3; i++) costs.recordFirst('w', 300); // really slow, even alone
+    expect(costs.isQuick('w')).toBe(false);
+    expect(new StatementCosts({ quickMs: 2, slowMs: 5 }).isQuick('x')).toBe(false);
+    const strict = new StatementCosts({ quickMs: 2, slowMs: 5 });
+    strict.recordFirst('x', 1);
+    strict.recordFirst('x', 60);
+    expect(strict.estimate('x')).toBeCloseTo(6.9);
+  });
+
   it('keeps at most maxEntries texts, dropping the least recently used', () => {
     const costs = new StatementCosts({ maxEntries: 3 });
     for (const t of ['a', 'b', 'c']) costs.record(t, 0.1);
