@@ -132,7 +132,8 @@ export interface RunOptions {
 }
 
 /** The text as sent: with the trace context comment on a line of its own (a trailing `--` comment cannot swallow it). */
-function withTrace(text: string, options: RunOptions): string {
+/** `text` with the request's W3C trace context as a sqlcommenter comment, when it has one. */
+export function withTrace(text: string, options: { readonly traceparent?: string }): string {
   return options.traceparent === undefined ? text : `${text}\n/*traceparent='${options.traceparent}'*/`;
 }
 
@@ -144,7 +145,8 @@ interface CancellableClient {
 }
 
 /** Every value comes back as PostgreSQL's text; the wire codec decides what it becomes. */
-const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
+/** Every column as PostgreSQL's text: the reply carries it with the type OID, the client decodes it. */
+export const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
 
 /**
  * Runs statements on PostgreSQL through two pools of the same server: SELECT requests on
@@ -674,7 +676,7 @@ function expired(options: RunOptions): boolean {
 }
 
 /** The caller's deadline passed while the statement waited for a connection: it was not run. */
-function deadlinePassed(): RequestRejected {
+export function deadlinePassed(): RequestRejected {
   return new RequestRejected({
     code: 'TIMEOUT_ERROR',
     message:

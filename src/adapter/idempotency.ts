@@ -5,7 +5,14 @@ import type { RequestPayload } from '../events/request.js';
 import type { Logger } from '../logger.js';
 import { cappedQuery } from './capped-query.js';
 import { ConnectionLost, isConnectionError } from './error-mapping.js';
-import { type Executor, finishStatement, type StatementResult } from './executor.js';
+import {
+  deadlinePassed,
+  type Executor,
+  finishStatement,
+  RAW_TEXT,
+  type StatementResult,
+  withTrace,
+} from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
 
@@ -142,22 +149,8 @@ function statements(table: string) {
   };
 }
 
-const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
-
 function simple(text: string, values: readonly unknown[] = []) {
   return cappedQuery({ text, values, types: RAW_TEXT, limit: 0 });
-}
-
-/** The caller's deadline passed while the write waited for a connection: it did not run. */
-function deadlinePassed(): RequestRejected {
-  return new RequestRejected({
-    code: 'TIMEOUT_ERROR',
-    message:
-      'the request deadline passed while the statement waited for a database connection; it did not run',
-    errorType: 'DeadlineExceeded',
-    retryable: false,
-    executed: false,
-  });
 }
 
 function sqlstate(error: unknown): string | undefined {
@@ -361,7 +354,7 @@ export class IdempotencyStore {
       const timeout = simple(`SET LOCAL statement_timeout = ${Math.max(0, Math.floor(run.timeoutMs))}`);
       const claim = simple(this.#sql.claim, [key, digest]);
       const statement = cappedQuery({
-        text: run.traceparent === undefined ? run.text : `${run.text}\n/*traceparent='${run.traceparent}'*/`,
+        text: withTrace(run.text, run),
         values: run.values,
         types: RAW_TEXT,
         limit: run.maxRows + 1,
