@@ -226,11 +226,10 @@ export class GroupReader {
         partition,
         messages: queue,
         heartbeat: async () => {},
-        isActive: () =>
-          this.#running &&
-          this.#consumer.isActive() &&
-          this.#owned.has(key) &&
-          (this.#epochs.get(key) ?? 0) === epoch,
+        // Owned in the same epoch, and nothing more: the consumer is not "active" while it rejoins
+        // in a rebalance, but the partitions it keeps stay its own, and a handler that stopped then
+        // would drop messages that nobody reads again.
+        isActive: () => this.#running && this.#owned.has(key) && (this.#epochs.get(key) ?? 0) === epoch,
       };
       const handler = this.#options
         .onBatch(batch)
