@@ -106,6 +106,11 @@ export const Env = z.object({
     .describe(
       'Adapter: quick statements arriving together go out pipelined, up to this many per connection (1 = off).',
     ),
+  DBBRIDGE_PREPARE_AFTER: int(0)
+    .default(2)
+    .describe(
+      'Adapter: a statement text runs as a named prepared statement (parsed and planned once per connection) from its this-many-th use on; 0 = never (a pooler in transaction mode between the adapter and PostgreSQL).',
+    ),
   DBBRIDGE_ALLOW_DDL: flag
     .default(false)
     .describe('Adapter: allow DDL and other schema-changing statements in EXECUTE requests.'),
@@ -164,6 +169,9 @@ export const Env = z.object({
     .describe(
       'Adapter, tests only: `after-commit-before-reply` kills the process after a write committed and before its reply is published.',
     ),
+  DBBRIDGE_FAILPOINT_SKIP: int(0)
+    .default(0)
+    .describe('Adapter, tests only: writes answered before `DBBRIDGE_FAILPOINT` fires.'),
   DBBRIDGE_BREAKER_RESET_MS: int(100)
     .default(30_000)
     .describe('Adapter: how long the database circuit breaker stays open before a probe, in ms.'),

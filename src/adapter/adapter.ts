@@ -109,6 +109,8 @@ export interface AdapterOptions extends ExecutorOptions {
    * after a write committed and before its reply is published.
    */
   readonly failpoint?: 'after-commit-before-reply';
+  /** Writes answered before the failpoint fires. Default 0. */
+  readonly failpointSkip?: number;
   /**
    * Kafka `group.instance.id` of this adapter (static membership, `DBBRIDGE_INSTANCE_ID`): restarted
    * with the same id, it takes its partitions back at once. Unique per live adapter. Default none.
@@ -200,6 +202,8 @@ export class DatabaseAdapter {
   readonly #breaker: CircuitBreaker;
   readonly #tracker = new OffsetTracker();
   #seeder: OffsetSeeder | undefined;
+  /** Writes the failpoint let through so far. */
+  #failpointSkipped = 0;
   readonly #slots: Semaphore;
   /** Per identity ('' for the shared topics); an identity without one is refused. */
   readonly #lanes = new Map<string, Lane>();
@@ -704,7 +708,8 @@ export class DatabaseAdapter {
       this.#options.failpoint === 'after-commit-before-reply' &&
       reply.kind === 'completed' &&
       reply.payload.metadata.replayed !== true &&
-      isWrite(request.payload.operation_type)
+      isWrite(request.payload.operation_type) &&
+      this.#failpointSkipped++ >= (this.#options.failpointSkip ?? 0)
     ) {
       this.#logger.warn('failpoint after-commit-before-reply: the process ends before the reply', {
         correlationId: request.correlation_id,
@@ -830,8 +835,11 @@ export class DatabaseAdapter {
           if (record !== undefined) {
             work = () =>
               idempotency
-                .runStatement(record.key, record.digest, { text, values, ...options }, (result) =>
-                  finish({ result }),
+                .runStatement(
+                  record.key,
+                  record.digest,
+                  { text, values, ...options, recordable: validator.recordable(text) },
+                  (result) => finish({ result }),
                 )
                 .catch(async (error: unknown) => {
                   // A statement that cannot run inside a transaction block (CREATE INDEX
@@ -933,6 +941,7 @@ export class DatabaseAdapter {
                   cancelKey: request.correlation_id,
                   ...when,
                   ...chunker.runOptions,
+                  recordable: validator.recordable(statement.text),
                 },
                 (result) => finish({ result }),
               );

@@ -35,6 +35,8 @@ export interface CappedQueryConfig {
   readonly maxBytes?: number;
   /** The error a result beyond `maxBytes` fails with. */
   readonly tooLarge?: (maxBytes: number) => Error;
+  /** A prepared statement's name (`PreparedStatements`): parsed once per connection. Default: unnamed. */
+  readonly name?: string;
 }
 
 const BaseQuery = pg.Query as unknown as new (
@@ -55,6 +57,7 @@ class CappedQuery extends BaseQuery {
     super(
       {
         text: config.text,
+        ...(config.name === undefined ? {} : { name: config.name }),
         values: [...config.values],
         rowMode: 'array',
         types: config.types,

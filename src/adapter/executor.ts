@@ -12,6 +12,7 @@ import {
 import { isConnectionError, toFailure } from './error-mapping.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
+import { isPreparedMismatch, PreparedStatements } from './prepared.js';
 import { StatementCosts } from './statement-costs.js';
 
 export interface ExecutorOptions {
@@ -59,6 +60,12 @@ export interface ExecutorOptions {
    * it, and the validator refuses both. Must be a plain lower-case name. Default: the login role.
    */
   readonly role?: string;
+  /**
+   * Quick statements run as named prepared statements from a text's this-many-th use on (parsed and
+   * planned once per connection instead of on every run); 0 turns it off (e.g. behind a pooler in
+   * transaction mode that cannot keep them). Default 2.
+   */
+  readonly prepareAfter?: number;
 }
 
 /** What the executor sent, for metrics and tests. */
@@ -77,6 +84,8 @@ interface Pending {
   readonly options: RunOptions;
   readonly resolve: (result: CappedResult) => void;
   readonly reject: (error: unknown) => void;
+  /** Sent again after its prepared statement's plan went stale: runs unnamed. */
+  readonly unnamed?: boolean;
   /** Run in one transaction with these statements (see `runInTransaction`). */
   readonly transaction?: {
     readonly before: readonly TransactionStatement[];
@@ -168,6 +177,7 @@ export class Executor {
   #flushScheduled = false;
   readonly #costs: StatementCosts;
   readonly #resetEveryStatement: boolean;
+  readonly #prepared: PreparedStatements;
   readonly #stats: ExecutorStats = { statements: 0, pipelined: 0, groups: 0 };
   /** Statements running alone on a connection, by cancel key: the backend and the text it runs. */
   readonly #running = new Map<
@@ -197,6 +207,7 @@ export class Executor {
     this.#pipelineDepth = Math.max(1, Math.floor(options.pipelineDepth ?? 8));
     this.#costs = new StatementCosts({ quickMs: options.pipelineQuickMs ?? 2 });
     this.#resetEveryStatement = options.resetEveryStatement ?? false;
+    this.#prepared = new PreparedStatements({ after: options.prepareAfter ?? 2 });
     // An idle connection that the server dropped must not crash the process; the pool discards it.
     this.#readPool.on('error', () => {});
     this.#writePool.on('error', () => {});
@@ -365,6 +376,7 @@ export class Executor {
     }
     try {
       await client.query('DISCARD ALL');
+      this.#prepared.forget(client);
       this.#timeouts.delete(client); // back to the server's default
       client.release();
     } catch (error) {
@@ -443,6 +455,15 @@ export class Executor {
   }
 
   /** A portal only where many rows may be streamed out in batches; otherwise one round trip. */
+  /** Queues a statement again, for the next flush. */
+  #requeue(p: Pending): void {
+    this.#pending[p.options.readOnly ? 'read' : 'write'].push(p);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
   #needsPortal(options: RunOptions): boolean {
     return options.readOnly && options.onBatch !== undefined && options.maxRows > this.#portalAboveRows;
   }
@@ -514,6 +535,7 @@ export class Executor {
     };
     const before = this.#currentTimeout(client);
     let timeout = before;
+    const reset = this.#resetEveryStatement || live.some((p) => p.options.resetSession);
     for (const p of live) {
       if (timeout !== p.options.timeoutMs) {
         timeout = p.options.timeoutMs;
@@ -553,7 +575,12 @@ export class Executor {
         );
         continue;
       }
-      const capped = cappedQuery(main);
+      // Not where the session is reset after the group, nor with a trace comment (unique text).
+      const name =
+        reset || p.unnamed || p.options.traceparent !== undefined
+          ? undefined
+          : this.#prepared.nameFor(client, p.text);
+      const capped = cappedQuery(name === undefined ? main : { ...main, name });
       queries.push(capped.query);
       results.push(
         capped.result.then(
@@ -564,12 +591,18 @@ export class Executor {
           (error) => {
             elapsed(); // a failure says nothing of what the statement costs when it runs
             fail(error);
+            if (name !== undefined && isPreparedMismatch(error)) {
+              // It did not run: the text gets a new name (the old statement is never used again),
+              // and this one runs again, unnamed.
+              this.#prepared.stale(p.text);
+              this.#requeue({ ...p, unnamed: true });
+              return;
+            }
             p.reject(error);
           },
         ),
       );
     }
-    const reset = this.#resetEveryStatement || live.some((p) => p.options.resetSession);
     if (reset) {
       const discard = cappedQuery({ text: 'DISCARD ALL', values: [], types: RAW_TEXT, limit: 0 });
       queries.push(discard.query);
@@ -583,8 +616,10 @@ export class Executor {
     this.#stats.statements += live.length;
     this.#stats.groups++;
     if (live.length > 1) this.#stats.pipelined += live.length;
-    if (reset) this.#timeouts.delete(client);
-    else if (timeout !== before && timeout !== undefined)
+    if (reset) {
+      this.#timeouts.delete(client);
+      this.#prepared.forget(client);
+    } else if (timeout !== before && timeout !== undefined)
       this.#timeouts.set(client, { ms: timeout, inBlock: false });
     let settled = false;
     // Only a statement alone on its connection may be cancelled: a cancel must not hit a neighbour.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
-import type { CompletedPayload } from '../events/reply.js';
+import type { ColumnInfo, CompletedPayload } from '../events/reply.js';
 import type { RequestPayload } from '../events/request.js';
 import type { Logger } from '../logger.js';
 import { cappedQuery } from './capped-query.js';
@@ -15,6 +16,8 @@ import {
 } from './executor.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
+import { parseRecordText } from './record-text.js';
+import type { RecordableWrite } from './sql-validator.js';
 
 /** The table of migration 0002: key, digest, reply, created_at. */
 export const IDEMPOTENCY_TABLE = 'dbbridge_idempotency';
@@ -138,13 +141,14 @@ const UNIQUE_VIOLATION = '23505';
  * The statements on the table, schema-qualified: a statement of the write itself may change the
  * transaction's `search_path` (a function that SETs it) before the reply is recorded.
  */
-function statements(table: string) {
+function statements(table: string, withResult: boolean) {
   return {
+    table,
     claim: `INSERT INTO ${table} (key, digest) VALUES ($1, $2)`,
     claimWithReply: `INSERT INTO ${table} (key, digest, reply) VALUES ($1, $2, $3)`,
     record: `UPDATE ${table} SET reply = $2 WHERE key = $1`,
     recordMany: `UPDATE ${table} AS t SET reply = r.reply FROM unnest($1::text[], $2::jsonb[]) AS r (key, reply) WHERE t.key = r.key`,
-    read: `SELECT digest, reply FROM ${table} WHERE key = $1`,
+    read: `SELECT digest, reply, ${withResult ? 'result' : 'NULL AS result'} FROM ${table} WHERE key = $1`,
     prune: `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE created_at < now() - $1 * interval '1 millisecond' LIMIT $2)`,
   };
 }
@@ -155,6 +159,88 @@ function simple(text: string, values: readonly unknown[] = []) {
 
 function sqlstate(error: unknown): string | undefined {
   return (error as { code?: unknown } | undefined)?.code as string | undefined;
+}
+
+const FEATURE_NOT_SUPPORTED = '0A000';
+
+/** What a write recorded by itself stored (`inStatementText`): enough to build its reply again. */
+export interface RecordedResult {
+  readonly command: RecordableWrite['command'];
+  /** Rows written. */
+  readonly count: number;
+  /** The RETURNING columns (none without RETURNING). */
+  readonly columns: readonly ColumnInfo[];
+  /** At most max_rows + 1 of the RETURNING rows, each in PostgreSQL's text form of a row. */
+  readonly rows?: readonly string[];
+}
+
+/**
+ * A recorded write as one statement: the write as a data-modifying WITH, a second one that inserts
+ * the key's record with the write's result (`RecordedResult`), and a SELECT of what the write returned
+ * (its count, without RETURNING). Parameters: the write's own, then the key, the digest, the columns
+ * (JSON) and, with RETURNING, the most rows to record (`inStatementValues`). The newline after the
+ * write ends a trailing line comment of it.
+ */
+export function inStatementText(table: string, write: RecordableWrite, params: number): string {
+  const [key, digest, columns, limit] = [params + 1, params + 2, params + 3, params + 4];
+  const rows = write.returning
+    ? `, 'rows', (SELECT coalesce(jsonb_agg(l.r), '[]'::jsonb) FROM (SELECT ROW(dbbridge_row.*)::text AS r FROM dbbridge_write AS dbbridge_row LIMIT $${limit}) AS l)`
+    : '';
+  return `WITH dbbridge_write AS (
+${write.text}
+${write.returning ? '' : 'RETURNING 1\n'}), dbbridge_record AS (
+INSERT INTO ${table} (key, digest, result) VALUES ($${key}, $${digest}, jsonb_build_object('command', '${write.command}', 'count', (SELECT count(*) FROM dbbridge_write), 'columns', $${columns}::jsonb${rows}))
+)
+SELECT ${write.returning ? '*' : 'count(*)'} FROM dbbridge_write`;
+}
+
+/** The values of `inStatementText`'s statement. */
+function inStatementValues(
+  write: RecordableWrite,
+  run: StatementRun,
+  key: string,
+  digest: string,
+  columns: readonly ColumnInfo[],
+): unknown[] {
+  const values = [...run.values, key, digest, JSON.stringify(columns)];
+  if (write.returning) values.push(run.maxRows + 1);
+  return values;
+}
+
+/** The result a recorded write's reply is built from, as `finishStatement` gives it, for `maxRows`. */
+export function resultOf(recorded: RecordedResult, maxRows: number): StatementResult {
+  const columns = [...recorded.columns];
+  const rows = (recorded.rows ?? []).map((text) => {
+    const fields = parseRecordText(text);
+    if (fields.length !== columns.length)
+      throw new Error(`a recorded row has ${fields.length} fields, its columns ${columns.length}`);
+    return fields;
+  });
+  const cut = rows.length > maxRows;
+  const textRows = cut ? rows.slice(0, maxRows) : rows;
+  return {
+    command: recorded.command,
+    rowCount: cut ? textRows.length : recorded.count,
+    columns,
+    textRows,
+    truncated: cut,
+  };
+}
+
+/** Builds a replay's reply from a recorded result, its rows in batches when the request takes them so. */
+function rebuildWith(finish: (result: StatementResult) => CompletedPayload, run: StatementRun) {
+  return async (recorded: RecordedResult): Promise<CompletedPayload> => {
+    const result = resultOf(recorded, run.maxRows);
+    if (run.onBatch === undefined) return finish(result);
+    const size = Math.max(1, run.batchRows ?? 500);
+    for (let i = 0; i < result.textRows.length; i += size)
+      await run.onBatch(result.textRows.slice(i, i + size), result.columns);
+    return finish({ ...result, textRows: [] });
+  };
+}
+
+function sameColumns(a: readonly ColumnInfo[], b: readonly ColumnInfo[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.name === b[i]?.name && c.type_oid === b[i]?.type_oid);
 }
 
 export interface StatementRun {
@@ -173,6 +259,8 @@ export interface StatementRun {
   readonly resetSession?: boolean;
   /** While it runs alone on a connection, `Executor.cancel(cancelKey)` cancels it. */
   readonly cancelKey?: string;
+  /** What the validator found the statement to be, when it can be recorded by itself (`SqlValidator.recordable`). */
+  readonly recordable?: RecordableWrite | undefined;
 }
 
 /**
@@ -198,7 +286,17 @@ export class IdempotencyStore {
   >();
   /** The replies of this turn, recorded together at its end. */
   #unrecorded: PendingRecords | undefined;
-  #sql = statements(`public.${IDEMPOTENCY_TABLE}`);
+  #sql = statements(`public.${IDEMPOTENCY_TABLE}`, false);
+  /** The table has `result` (migration 0004): a write can be recorded by the statement itself. */
+  #inStatement = false;
+  /**
+   * The columns of each recorded statement's RETURNING, by statement text, as they came last time:
+   * recorded with its rows, so that a replay builds its reply without asking the server. A statement
+   * not seen yet runs once in two round trips (`#runWithReply`), which learns them.
+   */
+  readonly #shapes = new LRUCache<string, readonly ColumnInfo[]>({ max: 2000 });
+  /** Statements PostgreSQL would not run wrapped (a table with rules): recorded in two round trips. */
+  readonly #unwrappable = new LRUCache<string, true>({ max: 2000 });
   #timer: NodeJS.Timeout | undefined;
   #pruning: Promise<number> | undefined;
 
@@ -217,15 +315,18 @@ export class IdempotencyStore {
    * always named with its schema); false: keys are not recorded.
    */
   async available(): Promise<boolean> {
-    const result = await this.#executor.pool.query<{ name: string }>(
-      `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+    const result = await this.#executor.pool.query<{ name: string; with_result: boolean }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+              EXISTS (SELECT FROM pg_attribute a
+                       WHERE a.attrelid = c.oid AND a.attname = 'result' AND NOT a.attisdropped) AS with_result
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.oid = to_regclass($1)`,
       [IDEMPOTENCY_TABLE],
     );
-    const name = result.rows[0]?.name;
-    if (name === undefined) return false;
-    this.#sql = statements(name);
+    const row = result.rows[0];
+    if (row === undefined) return false;
+    this.#sql = statements(row.name, row.with_result);
+    this.#inStatement = row.with_result;
     return true;
   }
 
@@ -286,7 +387,18 @@ export class IdempotencyStore {
     run: StatementRun,
     finish: (result: StatementResult) => CompletedPayload,
   ): Promise<RecordedReply> {
-    if (this.#replyRecording === 'with-commit') return this.#runWithReply(key, digest, run, finish);
+    if (this.#replyRecording === 'with-commit') {
+      const write = run.recordable;
+      const columns = write?.returning ? this.#shapes.get(run.text) : [];
+      if (
+        write !== undefined &&
+        columns !== undefined &&
+        this.#inStatement &&
+        !this.#unwrappable.has(run.text)
+      )
+        return this.#runInStatement(key, digest, run, finish, write, columns);
+      return this.#runWithReply(key, digest, run, finish);
+    }
     const { deadline, traceparent, onBatch, batchRows, resetSession, cancelKey } = run;
     const outcome = await this.#executor.runInTransaction(
       run.text,
@@ -306,7 +418,7 @@ export class IdempotencyStore {
     if (claimed !== undefined && !claimed.ok) {
       if (sqlstate(claimed.error) !== UNIQUE_VIOLATION) throw claimed.error;
       // Recorded before (or by a concurrent duplicate that committed first): nothing ran.
-      const recorded = await this.#read(key, digest);
+      const recorded = await this.#read(key, digest, undefined, rebuildWith(finish, run));
       if (recorded !== undefined) return recorded;
       // Recorded and pruned in between: run as a new request.
       return await this.runStatement(key, digest, run, finish);
@@ -389,13 +501,14 @@ export class IdempotencyStore {
         if (sqlstate(claimed.error) !== UNIQUE_VIOLATION) throw claimed.error;
         await client.query('ROLLBACK');
         inTransaction = false;
-        const recorded = await this.#read(key, digest, client);
+        const recorded = await this.#read(key, digest, client, rebuildWith(finish, run));
         if (recorded !== undefined) return recorded;
         // Recorded and pruned in between: run as a new request (on a fresh connection: this one
         // goes back to the pool first).
       } else {
         if (ran === undefined || !ran.ok) throw ran?.error ?? new Error('statement not answered');
         const result = await finishStatement(ran.value, run);
+        if (run.recordable?.returning) this.#shapes.set(run.text, result.columns);
         const payload = finish(result);
         if (!(await this.#recordAndCommit(client, key, payload))) broken = new Error('COMMIT did not settle');
         inTransaction = false;
@@ -415,6 +528,80 @@ export class IdempotencyStore {
       else client.release(broken);
     }
     return this.#runWithReply(key, digest, run, finish);
+  }
+
+  /**
+   * `with-commit` as ONE statement, pipelined with other quick statements like any write: the write
+   * wrapped in a data-modifying WITH that also inserts the key's record with its result
+   * (`inStatementText`). One statement is one transaction: the write and its record commit together
+   * or not at all. A duplicate's insert waits on the key for the first to end, then fails (its write
+   * rolled back with it) and the recorded result answers; a replay builds its reply from it
+   * (`resultOf`). Should PostgreSQL refuse to run the write wrapped (rules on its table), it runs in
+   * two round trips.
+   */
+  async #runInStatement(
+    key: string,
+    digest: string,
+    run: StatementRun,
+    finish: (result: StatementResult) => CompletedPayload,
+    write: RecordableWrite,
+    columns: readonly ColumnInfo[],
+  ): Promise<RecordedReply> {
+    const { deadline, traceparent, resetSession, cancelKey, onBatch, batchRows } = run;
+    let result: StatementResult;
+    try {
+      const ran = await this.#executor.run(
+        inStatementText(this.#sql.table, write, run.values.length),
+        inStatementValues(write, run, key, digest, columns),
+        {
+          readOnly: false,
+          // Without RETURNING its one row is the count: never handed out in batches.
+          maxRows: write.returning ? run.maxRows : 1,
+          timeoutMs: run.timeoutMs,
+          ...(deadline === undefined ? {} : { deadline }),
+          ...(traceparent === undefined ? {} : { traceparent }),
+          ...(resetSession === undefined ? {} : { resetSession }),
+          ...(cancelKey === undefined ? {} : { cancelKey }),
+          ...(write.returning && onBatch !== undefined ? { onBatch } : {}),
+          ...(write.returning && batchRows !== undefined ? { batchRows } : {}),
+        },
+      );
+      result = write.returning
+        ? { ...ran, command: write.command }
+        : {
+            command: write.command,
+            rowCount: Number(ran.textRows[0]?.[0] ?? 0),
+            columns: [],
+            textRows: [],
+            truncated: false,
+          };
+    } catch (error) {
+      if (
+        sqlstate(error) === UNIQUE_VIOLATION &&
+        (error as { table?: unknown }).table === IDEMPOTENCY_TABLE
+      ) {
+        // Recorded before, or by a duplicate that committed first: this one's write rolled back.
+        const recorded = await this.#read(key, digest, undefined, rebuildWith(finish, run));
+        if (recorded !== undefined) return recorded;
+        return await this.runStatement(key, digest, run, finish);
+      }
+      if (sqlstate(error) !== FEATURE_NOT_SUPPORTED) throw error;
+      this.#unwrappable.set(run.text, true);
+      return this.#runWithReply(key, digest, run, finish);
+    }
+    let payload: CompletedPayload;
+    try {
+      payload = finish(result);
+    } catch (error) {
+      throw committedWithoutReply(key, error);
+    }
+    if (write.returning && !sameColumns(result.columns, columns)) {
+      // Its columns changed since they were learned (DDL in between): the record names the old
+      // ones. The reply itself is recorded over it right away.
+      this.#shapes.set(run.text, result.columns);
+      void this.#recordReply(key, payload, run.timeoutMs);
+    }
+    return { payload, replayed: false };
   }
 
   /** Records and commits in one round trip; false when the connection did not settle (discard it). */
@@ -574,16 +761,31 @@ export class IdempotencyStore {
    * other content is refused. A key committed without a reply is being recorded (by this process:
    * its reply is at hand; by another: read again, briefly) or never will be: `ReplyNotRecorded`.
    */
-  async #read(key: string, digest: string, on?: pg.PoolClient): Promise<RecordedReply | undefined> {
+  async #read(
+    key: string,
+    digest: string,
+    on?: pg.PoolClient,
+    rebuild?: (recorded: RecordedResult) => Promise<CompletedPayload>,
+  ): Promise<RecordedReply | undefined> {
     // On the connection the caller holds, when it holds one: taking a second from the pool while
     // holding the first deadlocks once every connection is held by a duplicate that reads.
     const db = on ?? this.#executor.pool;
     for (let attempt = 1; ; attempt++) {
-      const found = await db.query<{ digest: string; reply: unknown }>(this.#sql.read, [key]);
+      const found = await db.query<{ digest: string; reply: unknown; result: RecordedResult | null }>(
+        this.#sql.read,
+        [key],
+      );
       const row = found.rows[0];
       if (row === undefined) return undefined;
       if (row.digest !== digest) throw keyReused(key);
       if (row.reply !== null) return { payload: replayOf(row.reply), replayed: true };
+      if (row.result !== null && rebuild !== undefined) {
+        try {
+          return { payload: replayOf(await rebuild(row.result)), replayed: true };
+        } catch (error) {
+          throw committedWithoutReply(key, error);
+        }
+      }
       const local = this.#recording.get(key);
       if (local !== undefined) return { payload: replayOf(local.payload), replayed: true };
       if (attempt >= READ_ATTEMPTS) throw replyNotRecorded(key);

@@ -61,6 +61,7 @@ export function adapterFromEnv(
     ...(policy ? { policy } : {}),
     poolMax: env.DBBRIDGE_POOL_MAX,
     pipelineDepth: env.DBBRIDGE_PIPELINE_DEPTH,
+    prepareAfter: env.DBBRIDGE_PREPARE_AFTER,
     ...(env.DBBRIDGE_MAX_IN_FLIGHT ? { maxInFlight: env.DBBRIDGE_MAX_IN_FLIGHT } : {}),
     allowDdl: env.DBBRIDGE_ALLOW_DDL,
     breaker: { resetTimeoutMs: env.DBBRIDGE_BREAKER_RESET_MS },
@@ -68,7 +69,9 @@ export function adapterFromEnv(
       retentionMs: env.DBBRIDGE_IDEMPOTENCY_RETENTION_MS,
       replyRecording: env.DBBRIDGE_IDEMPOTENCY_REPLY,
     },
-    ...(env.DBBRIDGE_FAILPOINT ? { failpoint: env.DBBRIDGE_FAILPOINT } : {}),
+    ...(env.DBBRIDGE_FAILPOINT
+      ? { failpoint: env.DBBRIDGE_FAILPOINT, failpointSkip: env.DBBRIDGE_FAILPOINT_SKIP }
+      : {}),
     ...(groupInstanceId ? { groupInstanceId } : {}),
     logger,
   });

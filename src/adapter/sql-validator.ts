@@ -43,6 +43,20 @@ export type StatementPolicy =
       readonly onConflict?: boolean;
     };
 
+/** A write the idempotency store may wrap: see `SqlValidator.recordable`. */
+export interface RecordableWrite {
+  readonly command: 'INSERT' | 'UPDATE' | 'DELETE';
+  readonly returning: boolean;
+  /** The statement without a trailing semicolon. */
+  readonly text: string;
+}
+
+const WRAPPABLE: Readonly<Record<string, RecordableWrite['command'] | undefined>> = {
+  InsertStmt: 'INSERT',
+  UpdateStmt: 'UPDATE',
+  DeleteStmt: 'DELETE',
+};
+
 interface Parsed {
   readonly node: string;
   readonly writes: boolean;
@@ -50,6 +64,8 @@ interface Parsed {
   readonly withWrites: boolean;
   /** INSERT ... ON CONFLICT. */
   readonly onConflict: boolean;
+  /** An INSERT, UPDATE or DELETE with a RETURNING list. */
+  readonly returning: boolean;
   /** The statement's text without a trailing semicolon. */
   readonly text: string;
   /** SELECT ... INTO: creates a table, so it is DDL, not DML. */
@@ -164,6 +180,19 @@ export class SqlValidator {
   }
 
   /**
+   * How a checked write can be recorded in the statement itself (`IdempotencyStore`): one INSERT,
+   * UPDATE or DELETE with no data-modifying WITH of its own (that WITH would no longer be at the top
+   * level once wrapped in another), as its text without a trailing semicolon, and whether it returns
+   * rows. Undefined for anything else (a MERGE, a SELECT that writes, ...).
+   */
+  recordable(sql: string): RecordableWrite | undefined {
+    const { node, withWrites, returning, text } = this.#parse(sql);
+    const command = WRAPPABLE[node];
+    if (command === undefined || withWrites) return undefined;
+    return { command, returning, text };
+  }
+
+  /**
    * The functions a statement calls by name, as written (`lower`, `public.f`), once `check` let it
    * through (cached with the parse).
    */
@@ -229,9 +258,16 @@ function classify(sql: string, tree: { stmts?: ParsedStatement[] }): Parsed {
     functions,
     access: tableAccess(stmt),
     onConflict: node === 'InsertStmt' && body.onConflictClause !== undefined,
+    returning: hasReturning(body),
     text: bytes.subarray(start, end).toString('utf8'),
   };
   return node === 'TransactionStmt' ? { ...result, transactionKind: String(body.kind) } : result;
+}
+
+/** A RETURNING list: `returningClause.exprs` since PostgreSQL 18's parser (RETURNING OLD/NEW), `returningList` before. */
+function hasReturning(body: ParseNode): boolean {
+  const exprs = (body.returningClause as ParseNode | undefined)?.exprs ?? body.returningList;
+  return Array.isArray(exprs) && exprs.length > 0;
 }
 
 const DML_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);

@@ -197,4 +197,52 @@ describe('Executor', () => {
     const r = await e.run('SELECT 7 AS n', [], { readOnly: false, maxRows: 1, timeoutMs: 5000 });
     expect(r.textRows).toEqual([['7']]);
   });
+
+  describe('prepared statements', () => {
+    const write = { readOnly: false, maxRows: 10, timeoutMs: 5000 };
+    /** The adapter's own prepared statements on the one connection of the write pool (but this one). */
+    async function prepared(e: Executor): Promise<string[]> {
+      const r = await e.run(
+        "SELECT statement FROM pg_prepared_statements WHERE name ~ '^dbbridge_' AND statement !~ 'pg_prepared_statements' ORDER BY statement",
+        [],
+        { ...write, maxRows: 100 },
+      );
+      return r.textRows.map((row) => String(row[0]));
+    }
+
+    it('a text that repeats is prepared once per connection; one that changed shape runs again, re-prepared', async () => {
+      const e = executor();
+      const table = `prep_${process.pid}_${Date.now().toString(36)}`;
+      const owner = new pg.Pool({ connectionString: stack().databaseOwnerUrl, max: 1 });
+      try {
+        await owner.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
+        await owner.query(`GRANT SELECT ON ${table} TO PUBLIC`);
+        await owner.query(`INSERT INTO ${table} VALUES (1, 'a')`);
+        const sql = `SELECT * FROM ${table} WHERE id = $1`;
+        for (let i = 0; i < 3; i++) await e.run(sql, [1], write);
+        expect(await prepared(e)).toContain(sql);
+        // A column more: the prepared plan's result type no longer fits ("cached plan must not change
+        // result type"); the statement runs again under a new name and answers with the new column.
+        await owner.query(`ALTER TABLE ${table} ADD COLUMN w text DEFAULT 'new'`);
+        const after = await e.run(sql, [1], write);
+        expect(after.columns.map((c) => c.name)).toEqual(['id', 'v', 'w']);
+        expect(after.textRows).toEqual([['1', 'a', 'new']]);
+        // Reset (as after a transaction or batch): the connection's statements are gone, and pg knows.
+        const client = await e.acquire(false);
+        await e.releaseReset(client);
+        expect(await prepared(e)).toEqual([]);
+        for (let i = 0; i < 2; i++)
+          expect((await e.run(sql, [1], write)).textRows).toEqual([['1', 'a', 'new']]);
+      } finally {
+        await owner.query(`DROP TABLE IF EXISTS ${table}`);
+        await owner.end();
+      }
+    });
+
+    it('prepareAfter 0 prepares nothing', async () => {
+      const e = executor({ prepareAfter: 0 });
+      for (let i = 0; i < 3; i++) await e.run('SELECT 1 AS one', [], write);
+      expect(await prepared(e)).toEqual([]);
+    });
+  });
 });

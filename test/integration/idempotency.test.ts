@@ -369,12 +369,23 @@ describe('adapter killed between COMMIT and the reply', () => {
    * The same request published raw (no deadline, no client retry): the failpoint adapter commits it
    * and dies; the restarted adapter reads it again and answers. Resolves to the rows and the reply.
    */
-  async function redelivered(withKey: boolean): Promise<{ rows: number; reply: RawReply | undefined }> {
-    adapter = await spawnAdapter(env, { DBBRIDGE_FAILPOINT: 'after-commit-before-reply' });
+  async function redelivered(
+    withKey: boolean,
+  ): Promise<{ rows: number; reply: RawReply | undefined; record: StoredRecord | undefined }> {
+    // The failpoint lets one write through: the same INSERT with a key, which teaches the adapter
+    // its RETURNING columns, so the next one is recorded in one round trip (by the statement itself).
+    adapter = await spawnAdapter(env, {
+      DBBRIDGE_FAILPOINT: 'after-commit-before-reply',
+      DBBRIDGE_FAILPOINT_SKIP: '1',
+    });
     const marker = randomUUID();
-    const request = envelope(insert(marker), withKey ? { idempotency_key: `k-${randomUUID()}` } : {});
+    const key = `k-${randomUUID()}`;
+    const request = envelope(insert(marker), withKey ? { idempotency_key: key } : {});
     try {
       await committedOnPartition0();
+      const warm = envelope(insert(randomUUID()), { idempotency_key: `k-${randomUUID()}` });
+      await raw.send(fpTopics.requested, JSON.stringify(warm), { partition: 0 });
+      await fpReplies.waitFor((m) => m.value.correlation_id === warm.correlation_id, 60_000);
       await raw.send(fpTopics.requested, JSON.stringify(request), { partition: 0 });
       const deadline = Date.now() + 60_000;
       while (adapter.alive()) {
@@ -382,12 +393,13 @@ describe('adapter killed between COMMIT and the reply', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(await count2(marker)).toBe(1);
+      const record = withKey ? await storedRecord(key) : undefined;
       adapter = await spawnAdapter(env);
       const reply = await fpReplies.waitFor(
         (m) => m.value.correlation_id === request.correlation_id,
         150_000,
       );
-      return { rows: await count2(marker), reply: reply.value as unknown as RawReply };
+      return { rows: await count2(marker), reply: reply.value as unknown as RawReply, record };
     } finally {
       await adapter?.stop(10_000);
       adapter = undefined;
@@ -407,8 +419,12 @@ describe('adapter killed between COMMIT and the reply', () => {
   type Answer = { kind: 'replayed' } | { kind: 'not-recorded'; executed: unknown; retryable: unknown };
 
   async function run(idempotentWrites: boolean): Promise<{ rows: number; answer: Answer | undefined }> {
-    // Used with keys: the client retries after each timeout until an adapter answers.
-    adapter = await spawnAdapter(env, { DBBRIDGE_FAILPOINT: 'after-commit-before-reply' });
+    // Used with keys: the client retries after each timeout until an adapter answers. One write goes
+    // through first (the same INSERT: with keys, it teaches the adapter its RETURNING columns).
+    adapter = await spawnAdapter(env, {
+      DBBRIDGE_FAILPOINT: 'after-commit-before-reply',
+      DBBRIDGE_FAILPOINT_SKIP: '1',
+    });
     const client = new DatabaseEventClient({
       bootstrapServers: stack().bootstrapServers,
       topicEnv: env,
@@ -423,6 +439,7 @@ describe('adapter killed between COMMIT and the reply', () => {
     await committedEverywhere();
     const marker = randomUUID();
     try {
+      await client.request({ ...insert(randomUUID()) });
       const call = client.request({ ...insert(marker) });
       // The failpoint ends the process once the write committed.
       const deadline = Date.now() + 60_000;
@@ -489,6 +506,17 @@ describe('adapter killed between COMMIT and the reply', () => {
     }
   }
 
+  /** How the key's record was written: the reply itself (two round trips) or the statement's result (one). */
+  type StoredRecord = { reply: boolean; result: boolean };
+
+  async function storedRecord(key: string): Promise<StoredRecord | undefined> {
+    const found = await owner.query<StoredRecord>(
+      `SELECT reply IS NOT NULL AS reply, result IS NOT NULL AS result FROM ${IDEMPOTENCY_TABLE} WHERE key LIKE $1`,
+      [`% ${key}`],
+    );
+    return found.rows[0];
+  }
+
   async function count2(marker: string): Promise<number> {
     const result = await owner.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM ${TABLE} WHERE marker = $1`,
@@ -510,10 +538,14 @@ describe('adapter killed between COMMIT and the reply', () => {
   it('with a key, redelivered after a restart: the recorded reply (recorded with the commit); the row exists once', {
     timeout: 240_000,
   }, async () => {
-    const { rows, reply } = await redelivered(true);
+    const { rows, reply, record } = await redelivered(true);
     expect(rows).toBe(1);
+    // Committed by the statement itself, in the write's one round trip.
+    expect(record).toEqual({ reply: false, result: true });
     expect(reply?.event_type).toBe('DATABASE_QUERY_COMPLETED');
     expect(reply?.payload.metadata.replayed).toBe(true);
+    expect(reply?.payload.row_count).toBe(1);
+    expect(reply?.payload.rows ?? reply?.payload.text_rows).toHaveLength(1);
   });
 
   it('control, no key: the redelivered request runs again (the test can see a duplicate)', {

@@ -10,12 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseEventClient } from '../../src/client/index.js';
 import { type Bridge, stack, startBridge } from '../helpers/bridge.js';
 
-/** What a connection's session holds, read by a request on it. */
+/**
+ * What a connection's session holds, read by a request on it. The adapter's own prepared statements
+ * (`dbbridge_<generation>_<digest>`, `src/adapter/prepared.ts`) are its cache, not a request's leftovers.
+ */
 const STATE_SQL = `SELECT pg_backend_pid() AS pid,
   current_setting('search_path') AS search_path,
   current_setting('default_transaction_read_only') AS read_only,
   (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory')::int AS advisory_locks,
-  (SELECT count(*) FROM pg_prepared_statements)::int AS prepared,
+  (SELECT count(*) FROM pg_prepared_statements WHERE name !~ '^dbbridge_[0-9]+_[0-9a-f]{32}$')::int AS prepared,
   (SELECT count(*) FROM pg_listening_channels())::int AS listening,
   (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema())::int AS temp_objects,
   to_regclass('agent_execution_logs') = 'public.agent_execution_logs'::regclass AS real_table,
