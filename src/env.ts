@@ -152,12 +152,6 @@ export const Env = z.object({
     .describe(
       'Adapter: Kafka `group.instance.id` (static group membership), unique per live adapter, so one restarted after a crash takes its partitions back at once; default `<hostname>-<n>`, n the lowest number no other live adapter of the group on this host holds; `off`: dynamic membership. kafkajs has no static membership: there the id names the member, and a restarted adapter removes the member its dead predecessor left before it joins.',
     ),
-  DBBRIDGE_IDEMPOTENCY_REPLY: z
-    .enum(['with-commit', 'after-commit'])
-    .default('with-commit')
-    .describe(
-      "Adapter: when an exactly-once single statement's reply is recorded. `with-commit`: in the write's own transaction (two round trips), so a retry after any crash gets the reply. `after-commit`: claim and statement in one round trip shared with other statements, the reply recorded right after (faster); a crash in between makes the retry answer `ReplyNotRecorded` (executed once, never twice).",
-    ),
   DBBRIDGE_IDEMPOTENCY_RETENTION_MS: int(1000)
     .default(86_400_000)
     .describe(

@@ -2,13 +2,7 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { statementProblem } from '../events/limits.js';
 import type { ColumnInfo } from '../events/reply.js';
-import {
-  type CappedResult,
-  type ChainOutcome,
-  type ChainStep,
-  cappedQuery,
-  chainQuery,
-} from './capped-query.js';
+import { type CappedResult, cappedQuery } from './capped-query.js';
 import { isConnectionError, toFailure } from './error-mapping.js';
 import { RequestRejected, validationError } from './failures.js';
 import { sendPipelined } from './pipeline.js';
@@ -86,19 +80,7 @@ interface Pending {
   readonly reject: (error: unknown) => void;
   /** Sent again after its prepared statement's plan went stale: runs unnamed. */
   readonly unnamed?: boolean;
-  /** Run in one transaction with these statements (see `runInTransaction`). */
-  readonly transaction?: {
-    readonly before: readonly TransactionStatement[];
-    readonly after: readonly TransactionStatement[];
-    readonly settle: (outcome: TransactionOutcome) => void;
-  };
 }
-
-/** A statement run before or after the main one, in its transaction (no rows kept). */
-export type TransactionStatement = ChainStep;
-
-/** What became of each statement of `runInTransaction`'s transaction, and of its commit. */
-export type TransactionOutcome = ChainOutcome;
 
 export interface StatementResult {
   /** PostgreSQL's command tag word: SELECT, INSERT, UPDATE, DELETE, MERGE, ... */
@@ -321,48 +303,6 @@ export class Executor {
   }
 
   /**
-   * Runs `<before...>; <statement>; <after...>` as ONE transaction in one round trip on a read-write
-   * connection, pipelined with the other quick statements of this turn like `run`'s: the statements
-   * go out with a single Sync (`chainQuery`), so PostgreSQL runs them in one implicit transaction, a
-   * failing one skips the rest and rolls everything back, and the Sync commits otherwise. Statements
-   * before or after it on the same connection keep their own Syncs and transactions. Resolves with
-   * what became of each statement and of the commit once all were answered; rejects only when
-   * nothing was sent (deadline passed, no connection). The statement's rows are not cut or handed
-   * out here: `finishStatement` does that once the caller knows the transaction committed.
-   */
-  runInTransaction(
-    text: string,
-    values: readonly unknown[],
-    options: RunOptions,
-    around: {
-      readonly before?: readonly TransactionStatement[];
-      readonly after?: readonly TransactionStatement[];
-    },
-  ): Promise<TransactionOutcome> {
-    const before = around.before ?? [];
-    const after = around.after ?? [];
-    checkStatement(text, values);
-    for (const statement of [...before, ...after]) checkStatement(statement.text, statement.values);
-    // No byte cap: a result refused on the client side after the server committed would be a write
-    // without a reply. No portal: the transaction ends with its Sync.
-    const { maxBytes: _, ...rest } = options;
-    return new Promise<TransactionOutcome>((settle, reject) => {
-      this.#pending.write.push({
-        text,
-        values,
-        options: { ...rest, readOnly: false },
-        resolve: () => {},
-        reject,
-        transaction: { before, after, settle },
-      });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
-  }
-
-  /**
    * Returns a connection that ran statements the adapter does not see the end of (an interactive
    * transaction, a batch) to the pool with its session reset: `DISCARD ALL` drops temporary objects,
    * prepared statements, LISTENs, advisory locks and session settings (those of the connection's
@@ -561,20 +501,6 @@ export class Executor {
         limit: p.options.maxRows + 1,
         ...byteCap(p.options),
       };
-      if (p.transaction !== undefined) {
-        const { before, after, settle } = p.transaction;
-        const chain = chainQuery(before, main, after);
-        queries.push(chain.query);
-        results.push(
-          chain.result.then((outcome) => {
-            if (outcome.statement.ok) recordCost(p.text);
-            else elapsed();
-            if (!outcome.commit.ok) fail(outcome.commit.error);
-            settle(outcome);
-          }),
-        );
-        continue;
-      }
       // Not where the session is reset after the group, nor with a trace comment (unique text).
       const name =
         reset || p.unnamed || p.options.traceparent !== undefined

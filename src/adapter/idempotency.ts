@@ -29,18 +29,7 @@ export interface IdempotencyOptions {
   readonly pruneIntervalMs?: number;
   /** Rows deleted per statement (and at most ten statements per run). Default 1000. */
   readonly pruneBatch?: number;
-  /**
-   * When a single statement's reply is recorded. `with-commit` (default): in the write's own
-   * transaction, before its COMMIT (two pipelined round trips on a connection of its own), so a
-   * committed key always has its reply and a retry after any crash gets it. `after-commit`: the claim
-   * and the statement in one round trip shared with other quick statements, the reply recorded right
-   * after the commit (faster); a crash in between leaves the key committed without a reply, and a
-   * retry then gets `ReplyNotRecorded` (`executed: true`) instead of the reply: never a second run.
-   */
-  readonly replyRecording?: ReplyRecording;
 }
-
-export type ReplyRecording = 'with-commit' | 'after-commit';
 
 /** What a recorded write came to: the reply to send, and whether it is an earlier run's. */
 export interface RecordedReply {
@@ -113,19 +102,6 @@ function committedWithoutReply(key: string, error: unknown): RequestRejected {
   });
 }
 
-/** Replies recorded by one UPDATE at most (rows, and characters of JSON). */
-const RECORD_BATCH_ROWS = 256;
-const RECORD_BATCH_BYTES = 4_000_000;
-
-/** Replies committed in one turn, waiting to be recorded together. */
-interface PendingRecords {
-  readonly keys: string[];
-  readonly replies: string[];
-  bytes: number;
-  timeoutMs: number;
-  done: Promise<void> | undefined;
-}
-
 const READ_ATTEMPTS = 6;
 const READ_RETRY_MS = 100;
 
@@ -147,7 +123,6 @@ function statements(table: string, withResult: boolean) {
     claim: `INSERT INTO ${table} (key, digest) VALUES ($1, $2)`,
     claimWithReply: `INSERT INTO ${table} (key, digest, reply) VALUES ($1, $2, $3)`,
     record: `UPDATE ${table} SET reply = $2 WHERE key = $1`,
-    recordMany: `UPDATE ${table} AS t SET reply = r.reply FROM unnest($1::text[], $2::jsonb[]) AS r (key, reply) WHERE t.key = r.key`,
     read: `SELECT digest, reply, ${withResult ? 'result' : 'NULL AS result'} FROM ${table} WHERE key = $1`,
     prune: `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE created_at < now() - $1 * interval '1 millisecond' LIMIT $2)`,
   };
@@ -228,6 +203,11 @@ export function resultOf(recorded: RecordedResult, maxRows: number): StatementRe
 }
 
 /** Builds a replay's reply from a recorded result, its rows in batches when the request takes them so. */
+/** An error PostgreSQL sent (it has a severity), not one of the connection or of the adapter. */
+function isServerError(error: unknown): boolean {
+  return typeof (error as { severity?: unknown } | undefined)?.severity === 'string' && !isConnectionError(error);
+}
+
 function rebuildWith(finish: (result: StatementResult) => CompletedPayload, run: StatementRun) {
   return async (recorded: RecordedResult): Promise<CompletedPayload> => {
     const result = resultOf(recorded, run.maxRows);
@@ -265,12 +245,12 @@ export interface StatementRun {
 
 /**
  * Exactly-once writes: a write that carries an idempotency key commits a row of `dbbridge_idempotency`
- * (its key, scoped by caller: `recordKey`) in its own transaction, and its reply with it or right
- * after. A single statement (`runStatement`) claims first and records its reply before COMMIT
- * (`with-commit`, the default) or right after it in one shared round trip (`after-commit`); a BATCH claims
- * first and records before its COMMIT (`claim`, `record`); an interactive COMMIT claims and records
- * in one statement before its COMMIT (`recordBeforeCommit`). A duplicate's claim waits on the unique
- * key for the first to end: committed, it answers with the recorded reply; rolled back, it runs.
+ * (its key, scoped by caller: `recordKey`) in its own transaction, with what its reply is built from.
+ * A single statement (`runStatement`) records its result in the same statement when it can (one
+ * round trip), else claims first and records its reply before COMMIT; a BATCH claims first and
+ * records before its COMMIT (`claim`, `record`); an interactive COMMIT claims and records in one
+ * statement before its COMMIT (`recordBeforeCommit`). A duplicate's claim waits on the unique key for
+ * the first to end: committed, it answers with the recorded reply; rolled back, it runs.
  */
 export class IdempotencyStore {
   readonly #executor: Executor;
@@ -278,14 +258,6 @@ export class IdempotencyStore {
   readonly #retentionMs: number;
   readonly #pruneIntervalMs: number;
   readonly #pruneBatch: number;
-  readonly #replyRecording: ReplyRecording;
-  /** Replies of committed keys being recorded right now, by key: a duplicate meanwhile replays them. */
-  readonly #recording = new Map<
-    string,
-    { readonly promise: Promise<void>; readonly payload: CompletedPayload }
-  >();
-  /** The replies of this turn, recorded together at its end. */
-  #unrecorded: PendingRecords | undefined;
   #sql = statements(`public.${IDEMPOTENCY_TABLE}`, false);
   /** The table has `result` (migration 0004): a write can be recorded by the statement itself. */
   #inStatement = false;
@@ -307,7 +279,6 @@ export class IdempotencyStore {
     this.#pruneIntervalMs =
       options.pruneIntervalMs ?? Math.max(1000, Math.min(60_000, Math.floor(this.#retentionMs / 10)));
     this.#pruneBatch = options.pruneBatch ?? 1000;
-    this.#replyRecording = options.replyRecording ?? 'with-commit';
   }
 
   /**
@@ -341,7 +312,6 @@ export class IdempotencyStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#pruning?.catch(() => {});
-    await Promise.all([...this.#recording.values()].map((r) => r.promise));
   }
 
   /**
@@ -372,14 +342,11 @@ export class IdempotencyStore {
   }
 
   /**
-   * One write statement, recorded, in ONE round trip that shares its connection's pipeline with
-   * other quick statements: the claim and the statement in one transaction (`runInTransaction`: one
-   * Sync for both, no BEGIN or COMMIT to send). A key already committed fails the claim (23505): the
-   * statement does not run, the transaction rolls back, and the recorded reply answers. A concurrent
-   * duplicate's claim waits for the first's commit, then fails the same way (or, when the first
-   * rolled back, goes on and runs). The reply, known only once the statement's result is in, is
-   * recorded right after the commit (`#recordReply`); a request that finds the key committed without
-   * a reply gets `ReplyNotRecorded` (see `#read`), never a second run.
+   * One write statement, recorded: by the statement itself (`#runInStatement`, one round trip shared
+   * with other quick statements) when it is an INSERT, UPDATE or DELETE that can be wrapped and whose
+   * RETURNING columns are known; otherwise in two round trips (`#runWithReply`), which also learns
+   * those columns for the text's next run. Either way the key and what its reply is built from commit
+   * with the write.
    */
   async runStatement(
     key: string,
@@ -387,67 +354,15 @@ export class IdempotencyStore {
     run: StatementRun,
     finish: (result: StatementResult) => CompletedPayload,
   ): Promise<RecordedReply> {
-    if (this.#replyRecording === 'with-commit') {
-      const write = run.recordable;
-      const columns = write?.returning ? this.#shapes.get(run.text) : [];
-      if (
-        write !== undefined &&
-        columns !== undefined &&
-        this.#inStatement &&
-        !this.#unwrappable.has(run.text)
-      )
-        return this.#runInStatement(key, digest, run, finish, write, columns);
-      return this.#runWithReply(key, digest, run, finish);
-    }
-    const { deadline, traceparent, onBatch, batchRows, resetSession, cancelKey } = run;
-    const outcome = await this.#executor.runInTransaction(
-      run.text,
-      run.values,
-      {
-        readOnly: false,
-        maxRows: run.maxRows,
-        timeoutMs: run.timeoutMs,
-        ...(deadline === undefined ? {} : { deadline }),
-        ...(traceparent === undefined ? {} : { traceparent }),
-        ...(resetSession === undefined ? {} : { resetSession }),
-        ...(cancelKey === undefined ? {} : { cancelKey }),
-      },
-      { before: [{ text: this.#sql.claim, values: [key, digest] }] },
-    );
-    const claimed = outcome.before[0];
-    if (claimed !== undefined && !claimed.ok) {
-      if (sqlstate(claimed.error) !== UNIQUE_VIOLATION) throw claimed.error;
-      // Recorded before (or by a concurrent duplicate that committed first): nothing ran.
-      const recorded = await this.#read(key, digest, undefined, rebuildWith(finish, run));
-      if (recorded !== undefined) return recorded;
-      // Recorded and pruned in between: run as a new request.
-      return await this.runStatement(key, digest, run, finish);
-    }
-    // A failed statement aborted the transaction: nothing committed, nothing recorded.
-    if (!outcome.statement.ok) throw outcome.statement.error;
-    if (!outcome.commit.ok) throw outcome.commit.error;
-    if (outcome.commit.value !== 'COMMIT')
-      throw new Error(`the transaction ended with ${outcome.commit.value}`);
-    let payload: CompletedPayload;
-    try {
-      const result = await finishStatement(outcome.statement.value, {
-        maxRows: run.maxRows,
-        ...(onBatch === undefined ? {} : { onBatch }),
-        ...(batchRows === undefined ? {} : { batchRows }),
-      });
-      payload = finish(result);
-    } catch (error) {
-      // Committed: whatever fails now, the write happened, and a retry must not run it again.
-      throw committedWithoutReply(key, error);
-    }
-    // Not awaited: the reply goes out while its record rides on the next pipelined send (awaiting
-    // it cost a third to a half of the throughput in the side-by-side benchmark).
-    void this.#recordReply(key, payload, run.timeoutMs);
-    return { payload, replayed: false };
+    const write = run.recordable;
+    const columns = write?.returning ? this.#shapes.get(run.text) : [];
+    if (write !== undefined && columns !== undefined && this.#inStatement && !this.#unwrappable.has(run.text))
+      return this.#runInStatement(key, digest, run, finish, write, columns);
+    return this.#runWithReply(key, digest, run, finish);
   }
 
   /**
-   * `with-commit`: `BEGIN; SET LOCAL statement_timeout; claim; statement` pipelined on a connection of
+   * Two round trips: `BEGIN; SET LOCAL statement_timeout; claim; statement` pipelined on a connection of
    * its own, then, once the reply is known, `record; COMMIT`: the key and its reply commit together
    * with the write, so whatever dies when, a retry finds either nothing (and runs) or the reply.
    */
@@ -585,9 +500,18 @@ export class IdempotencyStore {
         if (recorded !== undefined) return recorded;
         return await this.runStatement(key, digest, run, finish);
       }
-      if (sqlstate(error) !== FEATURE_NOT_SUPPORTED) throw error;
-      this.#unwrappable.set(run.text, true);
-      return this.#runWithReply(key, digest, run, finish);
+      if (sqlstate(error) === FEATURE_NOT_SUPPORTED) {
+        this.#unwrappable.set(run.text, true);
+        return this.#runWithReply(key, digest, run, finish);
+      }
+      // The write runs before its key is inserted, so a repeat of a write that committed can fail on
+      // what that first run did (its row's unique key, a check it broke) before it reaches the key.
+      // A failure PostgreSQL reported is answered with that run's reply when there is one, waiting
+      // for a first run still in flight (`lookup`); otherwise with itself.
+      if (!isServerError(error)) throw error;
+      const recorded = await this.lookup(key, digest, rebuildWith(finish, run)).catch(() => undefined);
+      if (recorded !== undefined) return recorded;
+      throw error;
     }
     let payload: CompletedPayload;
     try {
@@ -597,9 +521,20 @@ export class IdempotencyStore {
     }
     if (write.returning && !sameColumns(result.columns, columns)) {
       // Its columns changed since they were learned (DDL in between): the record names the old
-      // ones. The reply itself is recorded over it right away.
+      // ones. The reply itself is recorded over it before it goes out.
       this.#shapes.set(run.text, result.columns);
-      void this.#recordReply(key, payload, run.timeoutMs);
+      await this.#executor
+        .run(this.#sql.record, [key, JSON.stringify(payload)], {
+          readOnly: false,
+          maxRows: 0,
+          timeoutMs: run.timeoutMs,
+        })
+        .catch((error: unknown) =>
+          this.#logger.warn('the reply of a write whose columns changed could not be recorded', {
+            key: callerKey(key),
+            error,
+          }),
+        );
     }
     return { payload, replayed: false };
   }
@@ -619,65 +554,6 @@ export class IdempotencyStore {
     if (recordError !== undefined) throw recordError;
     if (commitError !== undefined) throw commitError;
     return settled;
-  }
-
-  /**
-   * Records the reply of a committed key. Replies committed in the same turn are recorded together:
-   * one UPDATE (its own implicit transaction) sent with the next turn's pipelined statements. Never
-   * rejects: a reply that could not be recorded leaves its key committed without one, which answers
-   * `ReplyNotRecorded` (logged here).
-   */
-  #recordReply(key: string, payload: CompletedPayload, timeoutMs: number): Promise<void> {
-    const reply = JSON.stringify(payload);
-    let batch = this.#unrecorded;
-    if (batch === undefined || batch.keys.length >= RECORD_BATCH_ROWS || batch.bytes >= RECORD_BATCH_BYTES) {
-      const fresh: PendingRecords = { keys: [], replies: [], bytes: 0, timeoutMs, done: undefined };
-      fresh.done = new Promise<void>((resolve) => {
-        setImmediate(() => {
-          if (this.#unrecorded === fresh) this.#unrecorded = undefined;
-          void this.#recordBatch(fresh).then(resolve);
-        });
-      });
-      this.#unrecorded = batch = fresh;
-    }
-    batch.keys.push(key);
-    batch.replies.push(reply);
-    batch.bytes += reply.length;
-    batch.timeoutMs = Math.max(batch.timeoutMs, timeoutMs);
-    const recording = (batch.done as Promise<void>).finally(() => {
-      if (this.#recording.get(key)?.promise === recording) this.#recording.delete(key);
-    });
-    this.#recording.set(key, { promise: recording, payload });
-    return recording;
-  }
-
-  /** One UPDATE for the batch; when it fails, one per reply, so that one bad reply fails alone. */
-  async #recordBatch(batch: PendingRecords): Promise<void> {
-    const options = { readOnly: false, maxRows: 0, timeoutMs: batch.timeoutMs };
-    try {
-      if (batch.keys.length === 1) {
-        await this.#executor.run(this.#sql.record, [batch.keys[0], batch.replies[0]], options);
-      } else {
-        await this.#executor.run(this.#sql.recordMany, [batch.keys, batch.replies], options);
-      }
-      return;
-    } catch (error) {
-      if (batch.keys.length === 1) {
-        this.#notRecorded(batch.keys[0] as string, error);
-        return;
-      }
-    }
-    await Promise.all(
-      batch.keys.map((key, i) =>
-        this.#executor
-          .run(this.#sql.record, [key, batch.replies[i]], options)
-          .catch((error: unknown) => this.#notRecorded(key, error)),
-      ),
-    );
-  }
-
-  #notRecorded(key: string, error: unknown): void {
-    this.#logger.warn('the reply of a committed write could not be recorded', { key: callerKey(key), error });
   }
 
   /**
@@ -734,7 +610,11 @@ export class IdempotencyStore {
    * The recorded reply of `key`, waiting for a transaction that is recording it right now to end
    * (its claim blocks ours): undefined when no record exists. A record with other content is refused.
    */
-  async lookup(key: string, digest: string): Promise<RecordedReply | undefined> {
+  async lookup(
+    key: string,
+    digest: string,
+    rebuild?: (recorded: RecordedResult) => Promise<CompletedPayload>,
+  ): Promise<RecordedReply | undefined> {
     const client = await this.#executor.acquire(false);
     let broken: Error | undefined;
     try {
@@ -753,13 +633,14 @@ export class IdempotencyStore {
     } finally {
       client.release(broken);
     }
-    return this.#read(key, digest);
+    return this.#read(key, digest, undefined, rebuild);
   }
 
   /**
    * The recorded reply of a committed key; undefined when no record exists (pruned). A record with
-   * other content is refused. A key committed without a reply is being recorded (by this process:
-   * its reply is at hand; by another: read again, briefly) or never will be: `ReplyNotRecorded`.
+   * other content is refused. A key committed without a reply or result (written by an adapter of an
+   * older version, which recorded some replies after the commit) is being recorded by it (read
+   * again, briefly) or never will be: `ReplyNotRecorded`.
    */
   async #read(
     key: string,
@@ -786,8 +667,6 @@ export class IdempotencyStore {
           throw committedWithoutReply(key, error);
         }
       }
-      const local = this.#recording.get(key);
-      if (local !== undefined) return { payload: replayOf(local.payload), replayed: true };
       if (attempt >= READ_ATTEMPTS) throw replyNotRecorded(key);
       await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS));
     }

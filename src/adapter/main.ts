@@ -65,10 +65,7 @@ export function adapterFromEnv(
     ...(env.DBBRIDGE_MAX_IN_FLIGHT ? { maxInFlight: env.DBBRIDGE_MAX_IN_FLIGHT } : {}),
     allowDdl: env.DBBRIDGE_ALLOW_DDL,
     breaker: { resetTimeoutMs: env.DBBRIDGE_BREAKER_RESET_MS },
-    idempotency: {
-      retentionMs: env.DBBRIDGE_IDEMPOTENCY_RETENTION_MS,
-      replyRecording: env.DBBRIDGE_IDEMPOTENCY_REPLY,
-    },
+    idempotency: { retentionMs: env.DBBRIDGE_IDEMPOTENCY_RETENTION_MS },
     ...(env.DBBRIDGE_FAILPOINT
       ? { failpoint: env.DBBRIDGE_FAILPOINT, failpointSkip: env.DBBRIDGE_FAILPOINT_SKIP }
       : {}),

@@ -58,68 +58,6 @@ describe('Executor', () => {
     expect(e.stats.pipelined).toBeGreaterThanOrEqual(2);
   });
 
-  it('a transaction group (runInTransaction) shares one pipelined send with plain statements; a failing step rolls back its own group only', async () => {
-    const owner = new pg.Pool({ connectionString: stack().databaseOwnerUrl, max: 1 });
-    const table = `exec_tx_${process.pid}_${Date.now().toString(36)}`;
-    await owner.query(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
-    try {
-      const e = executor({ pipelineQuickMs: 1000 });
-      const write = { readOnly: false, maxRows: 10, timeoutMs: 5000 };
-      const sql = `INSERT INTO ${table} (id) VALUES ($1)`;
-      for (const id of [1, 2, 3]) await e.run(sql, [id], write); // seen, and quick: now it may be pipelined
-      const before = e.stats;
-      const [plain, committed, beforeFailed, afterFailed, statementFailed, last] = await Promise.all([
-        e.run(sql, [10], write),
-        e.runInTransaction(sql, [11], write, { before: [{ text: sql, values: [12] }] }),
-        e.runInTransaction(sql, [13], write, { before: [{ text: sql, values: [1] }] }),
-        e.runInTransaction(sql, [14], write, { after: [{ text: sql, values: [2] }] }),
-        e.runInTransaction(sql, [3], write, { after: [{ text: sql, values: [15] }] }),
-        e.run(sql, [16], write),
-      ]);
-      // One connection, one send for all six.
-      expect(e.stats.groups - before.groups).toBe(1);
-      expect(plain.command).toBe('INSERT');
-      expect(last.command).toBe('INSERT');
-      expect(committed.before).toEqual([{ ok: true, value: undefined }]);
-      expect(committed.statement.ok && committed.statement.value.result.command).toBe('INSERT');
-      expect(committed.commit).toEqual({ ok: true, value: 'COMMIT' });
-      // A step before the statement failed: the statement did not run (25P02); ROLLBACK.
-      expect(beforeFailed.before[0]).toMatchObject({ ok: false, error: { code: '23505' } });
-      expect(beforeFailed.statement).toMatchObject({ ok: false, error: { code: '25P02' } });
-      expect(beforeFailed.commit).toEqual({ ok: true, value: 'ROLLBACK' });
-      // A step after the statement failed: the COMMIT rolled the statement back.
-      expect(afterFailed.statement.ok).toBe(true);
-      expect(afterFailed.after[0]).toMatchObject({ ok: false, error: { code: '23505' } });
-      expect(afterFailed.commit).toEqual({ ok: true, value: 'ROLLBACK' });
-      // The statement failed: the step after it did not run, nothing committed.
-      expect(statementFailed.statement).toMatchObject({ ok: false, error: { code: '23505' } });
-      expect(statementFailed.after[0]).toMatchObject({ ok: false, error: { code: '25P02' } });
-      expect(statementFailed.commit).toEqual({ ok: true, value: 'ROLLBACK' });
-      const { rows } = await owner.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
-      expect(rows.map((r) => r.id)).toEqual([1, 2, 3, 10, 11, 12, 16]);
-      // A value that cannot be encoded fails the whole transaction before anything is sent: the
-      // statement before it (encoded fine) must not be committed by a Sync of its own.
-      const unencodable = {
-        toPostgres() {
-          throw new Error('cannot encode');
-        },
-      };
-      const refused = await e.runInTransaction(sql, [unencodable], write, {
-        before: [{ text: sql, values: [18] }],
-      });
-      expect(refused.before[0]).toMatchObject({ ok: false, error: { message: 'cannot encode' } });
-      expect(refused.statement).toMatchObject({ ok: false, error: { message: 'cannot encode' } });
-      expect(refused.commit).toEqual({ ok: true, value: 'ROLLBACK' });
-      // The connection went back outside any transaction: the next statement commits on its own.
-      await e.run(sql, [17], write);
-      const check = await owner.query<{ id: number }>(`SELECT id FROM ${table} WHERE id >= 17 ORDER BY id`);
-      expect(check.rows).toEqual([{ id: 17 }]);
-    } finally {
-      await owner.query(`DROP TABLE IF EXISTS ${table}`);
-      await owner.end();
-    }
-  });
-
   it('a pool whose connections all stay busy answers PoolExhausted (retryable, not run), which is not the database being down', async () => {
     const e = executor({ poolMax: 1, connectionTimeoutMs: 300 });
     const held = await e.acquire(false);

@@ -528,8 +528,8 @@ describe('adapter killed between COMMIT and the reply', () => {
   it('with idempotency keys: the retry gets the recorded reply (recorded with the commit); the row exists once', {
     timeout: 180_000,
   }, async () => {
-    // The adapter child runs with the default DBBRIDGE_IDEMPOTENCY_REPLY=with-commit: the reply
-    // committed with the write, so the kill between COMMIT and publishing cannot lose it.
+    // The write's result committed with it (recorded by the statement itself), so the kill between
+    // COMMIT and publishing cannot lose the reply.
     const { rows, answer } = await run(true);
     expect(rows).toBe(1);
     expect(answer).toEqual({ kind: 'replayed' });

@@ -17,11 +17,10 @@ beforeAll(async () => {
   // statements from pipelining; pg_sleep(0.3) below still is not quick.
   bridge = await startBridge('pipeline', {
     requestPartitions: 1,
-    // Keyed writes share the pipeline only when their reply is recorded after the commit.
-    adapter: { pipelineQuickMs: 100, idempotency: { replyRecording: 'after-commit' } },
+    adapter: { pipelineQuickMs: 100 },
   });
-  // Without idempotency keys here; writes with keys (each in a transaction of its own, recorded)
-  // share the pipeline too: see the test of their own below.
+  // Without idempotency keys here; writes with keys (each recorded by its own statement) share the
+  // pipeline too: see the test of their own below.
   db = await bridge.client({ idempotentWrites: false });
   table = `pipeline_probe_${bridge.env.replace(/[^a-z0-9]/gi, '_')}`.toLowerCase();
   await bridge.pg.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
@@ -80,7 +79,7 @@ describe('pipelined statements', () => {
     ]);
   });
 
-  it('writes with idempotency keys sent together share connections too, each in its own transaction: a duplicate key fails alone, a repeat replays', async () => {
+  it('writes with idempotency keys sent together share connections too, each recorded by its own statement: a duplicate key fails alone, a repeat replays', async () => {
     const keyed = await bridge.client(); // the client's default: every write carries a key
     const sql = `INSERT INTO ${table} (id, note) VALUES ($1, $2) RETURNING pg_backend_pid() AS pid`;
     const run = (id: number, note: string, idempotencyKey: string) =>

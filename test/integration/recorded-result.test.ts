@@ -108,6 +108,31 @@ describe('a write recorded by the statement itself', () => {
     expect(after.rows.map((r) => r.n)).toEqual([11, 12, 13, 14, 15]);
   });
 
+  it('a repeat whose write fails on what the first run did (its unique key) gets the first reply, also when sent at once', async () => {
+    const unique = `${TABLE}_unique`;
+    await bridge.pg.query(`CREATE TABLE ${unique} (marker text PRIMARY KEY, n int)`);
+    try {
+      const sql = `INSERT INTO ${unique} (marker, n) VALUES ($1, $2) RETURNING marker, n`;
+      await twice(sql, [randomUUID(), 0]); // learns the columns
+      const later = await twice(sql, [randomUUID(), 1]);
+      expect(later.record).toEqual({ reply: false, result: true });
+      expect(later.again.metadata.replayed).toBe(true);
+      expect(comparable(later.again)).toEqual(comparable(later.first));
+      // Eight copies at once: one inserts; the others wait on its row, fail on it, and replay.
+      const marker = randomUUID();
+      const idempotencyKey = `k-${randomUUID()}`;
+      const copies = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          db.request({ operation_type: 'EXECUTE', sql, params: [marker, 2] }, { idempotencyKey }),
+        ),
+      );
+      expect(copies.filter((r) => r.metadata.replayed !== true)).toHaveLength(1);
+      for (const copy of copies) expect(copy.rows).toEqual([{ marker, n: 2 }]);
+    } finally {
+      await bridge.pg.query(`DROP TABLE IF EXISTS ${unique}`);
+    }
+  });
+
   it('on a table with a rule, which PostgreSQL will not run wrapped, is recorded in two round trips', async () => {
     const ruled = `${TABLE}_ruled`;
     await bridge.pg.query(`CREATE TABLE ${ruled} (id bigserial PRIMARY KEY, marker text)`);
