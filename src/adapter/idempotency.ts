@@ -205,7 +205,9 @@ export function resultOf(recorded: RecordedResult, maxRows: number): StatementRe
 /** Builds a replay's reply from a recorded result, its rows in batches when the request takes them so. */
 /** An error PostgreSQL sent (it has a severity), not one of the connection or of the adapter. */
 function isServerError(error: unknown): boolean {
-  return typeof (error as { severity?: unknown } | undefined)?.severity === 'string' && !isConnectionError(error);
+  return (
+    typeof (error as { severity?: unknown } | undefined)?.severity === 'string' && !isConnectionError(error)
+  );
 }
 
 function rebuildWith(finish: (result: StatementResult) => CompletedPayload, run: StatementRun) {
