@@ -273,19 +273,9 @@ export class Executor {
   async run(text: string, values: readonly unknown[], options: RunOptions): Promise<StatementResult> {
     checkStatement(text, values);
     if (!this.#needsPortal(options)) {
-      const capped = await new Promise<CappedResult>((resolve, reject) => {
-        (options.readOnly ? this.#pending.read : this.#pending.write).push({
-          text,
-          values,
-          options,
-          resolve,
-          reject,
-        });
-        if (!this.#flushScheduled) {
-          this.#flushScheduled = true;
-          setImmediate(() => this.#flush());
-        }
-      });
+      const capped = await new Promise<CappedResult>((resolve, reject) =>
+        this.#enqueue({ text, values, options, resolve, reject }),
+      );
       return finishStatement(capped, options);
     }
     const client = await this.acquire(options.readOnly);
@@ -395,8 +385,8 @@ export class Executor {
   }
 
   /** A portal only where many rows may be streamed out in batches; otherwise one round trip. */
-  /** Queues a statement again, for the next flush. */
-  #requeue(p: Pending): void {
+  /** Queues a statement for the next flush (its pool's), scheduling one. */
+  #enqueue(p: Pending): void {
     this.#pending[p.options.readOnly ? 'read' : 'write'].push(p);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -521,7 +511,7 @@ export class Executor {
               // It did not run: the text gets a new name (the old statement is never used again),
               // and this one runs again, unnamed.
               this.#prepared.stale(p.text);
-              this.#requeue({ ...p, unnamed: true });
+              this.#enqueue({ ...p, unnamed: true });
               return;
             }
             p.reject(error);
@@ -666,8 +656,7 @@ export async function finishStatement(
   const returned = rows.length;
   const columns = toColumns(result.fields ?? []);
   if (options.onBatch) {
-    const size = Math.max(1, options.batchRows ?? 500);
-    for (let i = 0; i < rows.length; i += size) await options.onBatch(rows.slice(i, i + size), columns);
+    await deliverInBatches(rows, columns, options);
     rows = [];
   }
   return {
@@ -678,6 +667,17 @@ export async function finishStatement(
     textRows: rows,
     truncated: cut,
   };
+}
+
+/** Hands `rows` to `options.onBatch` in batches of `batchRows` (default 500). */
+export async function deliverInBatches(
+  rows: readonly (string | null)[][],
+  columns: ColumnInfo[],
+  options: Pick<RunOptions, 'onBatch' | 'batchRows'>,
+): Promise<void> {
+  if (options.onBatch === undefined) return;
+  const size = Math.max(1, options.batchRows ?? 500);
+  for (let i = 0; i < rows.length; i += size) await options.onBatch(rows.slice(i, i + size), columns);
 }
 
 function toColumns(fields: readonly pg.FieldDef[]): ColumnInfo[] {

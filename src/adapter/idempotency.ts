@@ -8,6 +8,7 @@ import { cappedQuery } from './capped-query.js';
 import { ConnectionLost, isConnectionError } from './error-mapping.js';
 import {
   deadlinePassed,
+  deliverInBatches,
   type Executor,
   finishStatement,
   RAW_TEXT,
@@ -120,6 +121,8 @@ const UNIQUE_VIOLATION = '23505';
 function statements(table: string, withResult: boolean) {
   return {
     table,
+    /** The table has `result` (migration 0004): a write can be recorded by the statement itself. */
+    withResult,
     claim: `INSERT INTO ${table} (key, digest) VALUES ($1, $2)`,
     claimWithReply: `INSERT INTO ${table} (key, digest, reply) VALUES ($1, $2, $3)`,
     record: `UPDATE ${table} SET reply = $2 WHERE key = $1`,
@@ -202,7 +205,6 @@ export function resultOf(recorded: RecordedResult, maxRows: number): StatementRe
   };
 }
 
-/** Builds a replay's reply from a recorded result, its rows in batches when the request takes them so. */
 /** An error PostgreSQL sent (it has a severity), not one of the connection or of the adapter. */
 function isServerError(error: unknown): boolean {
   return (
@@ -210,13 +212,12 @@ function isServerError(error: unknown): boolean {
   );
 }
 
+/** Builds a replay's reply from a recorded result, its rows in batches when the request takes them so. */
 function rebuildWith(finish: (result: StatementResult) => CompletedPayload, run: StatementRun) {
   return async (recorded: RecordedResult): Promise<CompletedPayload> => {
     const result = resultOf(recorded, run.maxRows);
     if (run.onBatch === undefined) return finish(result);
-    const size = Math.max(1, run.batchRows ?? 500);
-    for (let i = 0; i < result.textRows.length; i += size)
-      await run.onBatch(result.textRows.slice(i, i + size), result.columns);
+    await deliverInBatches(result.textRows, result.columns, run);
     return finish({ ...result, textRows: [] });
   };
 }
@@ -261,8 +262,6 @@ export class IdempotencyStore {
   readonly #pruneIntervalMs: number;
   readonly #pruneBatch: number;
   #sql = statements(`public.${IDEMPOTENCY_TABLE}`, false);
-  /** The table has `result` (migration 0004): a write can be recorded by the statement itself. */
-  #inStatement = false;
   /**
    * The columns of each recorded statement's RETURNING, by statement text, as they came last time:
    * recorded with its rows, so that a replay builds its reply without asking the server. A statement
@@ -299,7 +298,6 @@ export class IdempotencyStore {
     const row = result.rows[0];
     if (row === undefined) return false;
     this.#sql = statements(row.name, row.with_result);
-    this.#inStatement = row.with_result;
     return true;
   }
 
@@ -358,7 +356,12 @@ export class IdempotencyStore {
   ): Promise<RecordedReply> {
     const write = run.recordable;
     const columns = write?.returning ? this.#shapes.get(run.text) : [];
-    if (write !== undefined && columns !== undefined && this.#inStatement && !this.#unwrappable.has(run.text))
+    if (
+      write !== undefined &&
+      columns !== undefined &&
+      this.#sql.withResult &&
+      !this.#unwrappable.has(run.text)
+    )
       return this.#runInStatement(key, digest, run, finish, write, columns);
     return this.#runWithReply(key, digest, run, finish);
   }
