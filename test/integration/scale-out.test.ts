@@ -73,6 +73,9 @@ describe('two adapters in one group', () => {
     const before = b.adapter.stats.completed;
     const after = await burst(100, sent);
     expect(after).toEqual(Array.from({ length: 100 }, (_, k) => sent + k));
-    expect(b.adapter.stats.completed - before).toBe(100); // B now holds every partition
+    // B now holds every partition: it answered all of them (A is stopped). At-least-once delivery may
+    // add a few requests B reads again after the last rebalance (those it had answered but not yet
+    // committed): kafkajs's eager rebalance revokes every partition, B's own included.
+    expect(b.adapter.stats.completed - before).toBeGreaterThanOrEqual(100);
   }, 120_000);
 });
